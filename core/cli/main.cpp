@@ -1,0 +1,177 @@
+// The nsrig command: CLI11 front end over libnsrig-core.
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "error.hpp"
+#include "instance.hpp"
+#include "log.hpp"
+#include "planner.hpp"
+#include "profile.hpp"
+#include "registry.hpp"
+#include "spawner.hpp"
+
+#ifndef NSRIG_VERSION
+#define NSRIG_VERSION "0.0.0"
+#endif
+
+using namespace nsrig;
+
+namespace {
+
+struct Options {
+  std::string log_level = "warning";
+  std::string log_format = "text";
+  std::vector<std::string> plugin_dirs;
+  std::vector<std::string> profiles;
+  std::vector<std::string> command;
+  bool timings = false;
+};
+
+void print_plan(const Plan &plan) {
+  std::printf("%-3s %-22s %-7s %-8s %s\n", "#", "PHASE", "SIDE", "WHO", "WHAT");
+  int i = 0;
+  for (const auto &s : plan.steps)
+    std::printf("%-3d %-22s %-7s %-8s %s\n", ++i, s.phase.c_str(), s.side.c_str(), s.who.c_str(), s.what.c_str());
+}
+
+// load -> plan -> configure: everything that can fail because of the profile
+// fails here, before any namespace exists.
+struct Loaded {
+  Profile profile;
+  Registry registry;
+  std::unique_ptr<Instance> inst;
+  Plan plan;
+  explicit Loaded(const Options &o) : registry(Registry::default_dirs(o.plugin_dirs)) {
+    load_profiles(o.profiles, profile);
+    inst = std::make_unique<Instance>(profile, registry, o.command);
+    plan = make_plan(*inst);
+    inst->configure();
+  }
+  ~Loaded() { inst.reset(); }  // plugin states go before their libraries
+};
+
+int cmd_run(const Options &o) {
+  Loaded l(o);
+  if (l.inst->process.argv.empty())
+    throw Error("no command to run: give one after the options (nsrig run -p PROFILE -- CMD...) or set "
+                "[process].argv in the profile");
+  Timings t;
+  int code = run(*l.inst, l.plan, o.timings ? &t : nullptr);
+  if (o.timings) {
+    int64_t total = 0;
+    for (auto &[phase, us] : t) std::fprintf(stderr, "nsrig timings: %-20s %8lld us\n", phase.c_str(), (long long)us), total += us;
+    std::fprintf(stderr, "nsrig timings: %-20s %8lld us\n", "total", (long long)total);
+  }
+  return code;
+}
+
+int cmd_validate(const Options &o) {
+  Loaded l(o);
+  std::printf("ok: %zu file(s), %zu namespace plugin(s), %zu steps\n", l.profile.files.size(), l.inst->slots.size(),
+              l.plan.steps.size());
+  return 0;
+}
+
+int cmd_explain(const Options &o) {
+  Loaded l(o);
+  std::cout << "# resolved profile (from";
+  for (auto &f : l.profile.files) std::cout << ' ' << f;
+  std::cout << ")\n" << toml::toml_formatter(l.profile.root) << "\n\n# step plan\n";
+  std::cout.flush();
+  print_plan(l.plan);
+  return 0;
+}
+
+int cmd_plugins(const Options &o) {
+  Registry reg(Registry::default_dirs(o.plugin_dirs));
+  int refused = 0;
+  std::printf("%-12s %-10s %-4s %-16s %s\n", "NAME", "VERSION", "ABI", "CLONE FLAG", "PATH");
+  for (const auto &f : reg.discover()) {
+    try {
+      const Plugin &p = reg.load_file(f);
+      std::printf("%-12s %-10s %-4u %-16s %s\n", p.name().c_str(), p.desc.version, p.desc.abi_version,
+                  clone_flag_name(p.desc.clone_flag).c_str(), p.path.c_str());
+    } catch (const Error &e) {
+      ++refused;
+      log::error(e.what());
+    }
+  }
+  if (reg.loaded().empty() && !refused) {
+    std::string dirs;
+    for (auto &d : reg.dirs()) dirs += "\n  " + d;
+    log::warning("no plugins found; searched:" + dirs);
+  }
+  return refused ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  Options o;
+  CLI::App app{"nsrig: run a process inside new Linux namespaces, one plugin per namespace type,\n"
+               "chosen and ordered by an isolation profile (TOML).",
+               "nsrig"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("nsrig ") + NSRIG_VERSION + " (plugin ABI " +
+                                        std::to_string(NSRIG_ABI_VERSION) + ")");
+  app.add_option("--log-level", o.log_level, "trace, debug, info, warning (default) or error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warning", "error"}));
+  app.add_option("--log-format", o.log_format, "text (default) or json")->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--plugin-dir", o.plugin_dirs,
+                 "search this directory for plugins first (repeatable); then NSRIG_PLUGIN_PATH, then the install dir");
+  app.footer("Exit status: the payload's; 128+N when it died of signal N; 125 nsrig's own error;\n"
+             "126 the command cannot be executed; 127 the command was not found.\n"
+             "Docs: docs/profile.md (profiles), docs/plugin-guide.md (writing plugins).");
+
+  auto *run = app.add_subcommand("run", "Run CMD (or [process].argv) inside the profile's namespaces");
+  run->add_option("-p,--profile", o.profiles, "isolation profile; repeat to merge several, later wins");
+  run->add_flag("--timings", o.timings, "print the time of each lifecycle phase (microseconds) to stderr");
+  // Everything from the first non-option argument (or after --) is the command, untouched.
+  run->prefix_command();
+  run->footer("Example: nsrig run -p examples/profiles/minimal.toml -- sh -c 'hostname; ps -ef'");
+
+  auto *validate = app.add_subcommand("validate", "Check profiles and their plugins' settings; create nothing");
+  validate->add_option("profile", o.profiles, "profiles, merged in order")->required();
+  auto *explain = app.add_subcommand("explain", "Print the resolved profile and the step plan; create nothing");
+  explain->add_option("profile", o.profiles, "profiles, merged in order")->required();
+  app.add_subcommand("plugins", "List the plugins found: name, version, ABI, clone flag, path");
+
+  log::init(log::Level::warning, log::Format::text);
+  // CLI11 2.1 mangles what follows "--" in a prefix-command subcommand, so a
+  // "--" that comes before the command is split off here and the command
+  // after it handed over untouched. A "--" after the command's first word
+  // belongs to the command (nsrig run git log -- file).
+  int dash = 0;
+  for (int i = 1; i < argc && !dash; ++i)
+    if (std::string_view(argv[i]) == "--") dash = i;
+  try {
+    app.parse(dash ? dash : argc, argv);
+    if (dash && (!run->parsed() || !run->remaining().empty())) {
+      app.clear();
+      app.parse(argc, argv);
+      dash = 0;
+    }
+  } catch (const CLI::ParseError &e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitOwnError;
+  }
+  if (run->parsed()) o.command = dash ? std::vector<std::string>(argv + dash + 1, argv + argc) : run->remaining();
+  signal(SIGPIPE, SIG_IGN);
+  try {
+    log::init(log::parse_level(o.log_level), o.log_format == "json" ? log::Format::json : log::Format::text);
+    if (run->parsed()) return cmd_run(o);
+    if (validate->parsed()) return cmd_validate(o);
+    if (explain->parsed()) return cmd_explain(o);
+    return cmd_plugins(o);
+  } catch (const Error &e) {
+    log::error(e.what());
+    return e.exit_code;
+  } catch (const std::exception &e) {
+    log::error(std::string("internal error: ") + e.what());
+    return kExitOwnError;
+  }
+}

@@ -1,0 +1,246 @@
+#include "instance.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "error.hpp"
+#include "host_api.hpp"
+#include "log.hpp"
+#include "spawner.hpp"
+
+extern char **environ;
+
+namespace nsrig {
+namespace {
+
+// toml++ path syntax ("a.b[2].c"); "" or NULL is the plugin's table.
+const toml::node *lookup(Slot &s, const char *path) {
+  if (!path || !*path) return s.table;
+  std::string_view p(path);
+  // Remember the last key name asked for, for "did you mean".
+  size_t dot = p.find_last_of('.');
+  std::string_view last = dot == std::string_view::npos ? p : p.substr(dot + 1);
+  last = last.substr(0, last.find('['));
+  if (!last.empty() && std::find(s.asked.begin(), s.asked.end(), last) == s.asked.end())
+    s.asked.emplace_back(last);
+  const toml::node *n = toml::at_path(*s.table, p).node();
+  if (n) s.read.insert(n);
+  return n;
+}
+
+Slot &slot_of(nsrig_ctx *ctx) { return *ctx->slot; }
+
+void h_log(nsrig_ctx *ctx, int32_t level, const char *msg) {
+  auto l = static_cast<log::Level>(std::clamp(level, 0, 4));
+  if (log::enabled(l)) log::write(l, slot_of(ctx).name() + ": " + (msg ? msg : ""));
+}
+
+void h_set_error(nsrig_ctx *ctx, const char *msg) { slot_of(ctx).error = msg ? msg : "(no message)"; }
+
+void h_config_error(nsrig_ctx *ctx, const char *path, const char *msg) {
+  Slot &s = slot_of(ctx);
+  const toml::node *n = path && *path ? toml::at_path(*s.table, path).node() : nullptr;
+  std::string key = path && *path ? "'" + std::string(path) + "' " : "";
+  s.error = where(n ? *n : *s.table) + ": " + s.name() + ": " + key + (msg ? msg : "is invalid");
+}
+
+int32_t h_config_kind(nsrig_ctx *ctx, const char *path) {
+  const toml::node *n = lookup(slot_of(ctx), path);
+  if (!n) return NSRIG_CFG_NONE;
+  switch (n->type()) {
+    case toml::node_type::string: return NSRIG_CFG_STRING;
+    case toml::node_type::integer: return NSRIG_CFG_INT;
+    case toml::node_type::boolean: return NSRIG_CFG_BOOL;
+    case toml::node_type::floating_point: return NSRIG_CFG_FLOAT;
+    case toml::node_type::array: return NSRIG_CFG_ARRAY;
+    case toml::node_type::table: return NSRIG_CFG_TABLE;
+    default: return NSRIG_CFG_OTHER;
+  }
+}
+
+int32_t h_config_string(nsrig_ctx *ctx, const char *path, const char **out) {
+  if (!out) return NSRIG_ERR_INVALID;
+  const toml::node *n = lookup(slot_of(ctx), path);
+  if (!n) return NSRIG_ERR_NOT_FOUND;
+  if (!n->is_string()) return NSRIG_ERR_TYPE;
+  *out = n->as_string()->get().c_str();
+  return NSRIG_OK;
+}
+
+int32_t h_config_int(nsrig_ctx *ctx, const char *path, int64_t *out) {
+  if (!out) return NSRIG_ERR_INVALID;
+  const toml::node *n = lookup(slot_of(ctx), path);
+  if (!n) return NSRIG_ERR_NOT_FOUND;
+  if (!n->is_integer()) return NSRIG_ERR_TYPE;
+  *out = n->as_integer()->get();
+  return NSRIG_OK;
+}
+
+int32_t h_config_bool(nsrig_ctx *ctx, const char *path, bool *out) {
+  if (!out) return NSRIG_ERR_INVALID;
+  const toml::node *n = lookup(slot_of(ctx), path);
+  if (!n) return NSRIG_ERR_NOT_FOUND;
+  if (!n->is_boolean()) return NSRIG_ERR_TYPE;
+  *out = n->as_boolean()->get();
+  return NSRIG_OK;
+}
+
+int32_t h_config_size(nsrig_ctx *ctx, const char *path, size_t *out) {
+  if (!out) return NSRIG_ERR_INVALID;
+  const toml::node *n = lookup(slot_of(ctx), path);
+  if (!n) return NSRIG_ERR_NOT_FOUND;
+  if (auto *a = n->as_array()) return *out = a->size(), NSRIG_OK;
+  if (auto *t = n->as_table()) return *out = t->size(), NSRIG_OK;
+  return NSRIG_ERR_TYPE;
+}
+
+int32_t h_config_key(nsrig_ctx *ctx, const char *path, size_t index, const char **out) {
+  if (!out) return NSRIG_ERR_INVALID;
+  Slot &s = slot_of(ctx);
+  const toml::node *n = lookup(s, path);
+  if (!n) return NSRIG_ERR_NOT_FOUND;
+  const toml::table *t = n->as_table();
+  if (!t) return NSRIG_ERR_TYPE;
+  if (index >= t->size()) return NSRIG_ERR_INVALID;
+  s.whole.insert(n);
+  auto it = t->begin();
+  std::advance(it, static_cast<std::ptrdiff_t>(index));
+  *out = it->first.str().data();  // toml::key holds a std::string: NUL-terminated
+  return NSRIG_OK;
+}
+
+int32_t h_child_pid(nsrig_ctx *ctx) { return ctx->inst->child_pid; }
+int32_t h_child_pidfd(nsrig_ctx *ctx) { return ctx->inst->child_pidfd; }
+uint64_t h_clone_flags(nsrig_ctx *ctx) { return ctx->inst->clone_flags; }
+bool h_has_plugin(nsrig_ctx *ctx, const char *name) { return name && ctx->inst->find(name) != nullptr; }
+const char *h_instance_id(nsrig_ctx *ctx) { return ctx->inst->id.c_str(); }
+
+int32_t h_spawn_payload(nsrig_ctx *ctx, int32_t *out_pid) {
+  if (!out_pid || !ctx->inst->in_child_exec) return NSRIG_ERR_INVALID;
+  pid_t pid = spawn_payload(*ctx->inst);
+  if (pid < 0) {
+    slot_of(ctx).error = errno_text("fork of the payload");
+    return NSRIG_ERR;
+  }
+  *out_pid = pid;
+  return NSRIG_OK;
+}
+
+int32_t h_exec_payload(nsrig_ctx *ctx) {
+  if (!ctx->inst->in_child_exec) return NSRIG_ERR_INVALID;
+  exec_payload(*ctx->inst);
+}
+
+const nsrig_host_api kHostApi = {
+    sizeof(nsrig_host_api), NSRIG_ABI_VERSION, h_log,         h_set_error,   h_config_error,
+    h_config_kind,          h_config_string,   h_config_int,  h_config_bool, h_config_size,
+    h_config_key,           h_child_pid,       h_child_pidfd, h_clone_flags, h_has_plugin,
+    h_instance_id,          h_spawn_payload,   h_exec_payload,
+};
+
+// Walks the plugin's table; the first value no getter read is an unknown key.
+const toml::node *first_unread(const Slot &s, const toml::node &n, const std::string &path, std::string &out) {
+  if (s.whole.count(&n)) return nullptr;
+  if (const auto *t = n.as_table()) {
+    if (t->empty() && !s.read.count(&n)) return out = path, &n;
+    for (auto &&[k, v] : *t) {
+      if (path.empty() && k.str() == "type") continue;
+      if (auto *u = first_unread(s, v, path.empty() ? std::string(k.str()) : path + "." + std::string(k.str()), out))
+        return u;
+    }
+    return nullptr;
+  }
+  if (const auto *a = n.as_array()) {
+    if (a->empty() && !s.read.count(&n)) return out = path, &n;
+    for (size_t i = 0; i < a->size(); ++i)
+      if (auto *u = first_unread(s, *a->get(i), path + "[" + std::to_string(i) + "]", out)) return u;
+    return nullptr;
+  }
+  if (!s.read.count(&n)) return out = path, &n;
+  return nullptr;
+}
+
+}  // namespace
+
+const nsrig_host_api &host_api() { return kHostApi; }
+
+std::string make_instance_id() {
+  unsigned char b[6] = {};
+  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    if (read(fd, b, sizeof b) != static_cast<ssize_t>(sizeof b)) std::memset(b, 0, sizeof b);
+    close(fd);
+  }
+  static const char hex[] = "0123456789abcdef";
+  std::string id;
+  for (unsigned char c : b) id += hex[c >> 4], id += hex[c & 15];
+  return id;
+}
+
+Instance::Instance(Profile &p, Registry &registry, const std::vector<std::string> &argv)
+    : profile(p), id(make_instance_id()) {
+  for (auto &ns : profile.namespaces) {
+    auto s = std::make_unique<Slot>();
+    try {
+      s->plugin = &registry.load(ns.type);
+    } catch (const Error &e) {
+      const toml::node *t = ns.table->get("type");
+      std::vector<std::string> known;
+      for (auto &f : registry.discover()) known.push_back(std::filesystem::path(f).stem().string());
+      throw Error(where(*t) + ": " + e.what() + did_you_mean(ns.type, known));
+    }
+    s->table = ns.table;
+    s->ctx = {this, s.get()};
+    clone_flags |= s->plugin->desc.clone_flag;
+    slots.push_back(std::move(s));
+  }
+  process.argv = argv.empty() ? profile.argv : argv;
+  process.cwd = profile.cwd;
+  if (!profile.clear_env)
+    for (char **e = environ; e && *e; ++e) process.env.emplace_back(*e);
+  for (auto &[k, v] : profile.env) {
+    std::string prefix = k + "=";
+    std::erase_if(process.env, [&](const std::string &e) { return e.starts_with(prefix); });
+    process.env.push_back(prefix + v);
+  }
+  if (std::none_of(process.env.begin(), process.env.end(), [](auto &e) { return e.starts_with("PATH="); }))
+    process.env.emplace_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+}
+
+Instance::~Instance() {
+  for (auto &s : slots)
+    if (s->configured && s->plugin->desc.destroy) s->plugin->desc.destroy(s->state);
+}
+
+Slot *Instance::find(const std::string &name) const {
+  for (auto &s : slots)
+    if (s->name() == name) return s.get();
+  return nullptr;
+}
+
+std::string Instance::hook_error(const Slot &s, const char *hook) const {
+  std::string msg = s.error.empty() ? "failed without a message" : s.error;
+  // config_error messages already carry file:line:column and the plugin name.
+  if (msg.find(": " + s.name() + ": ") != std::string::npos) return msg;
+  return "plugin '" + s.name() + "' failed in " + hook + ": " + msg;
+}
+
+void Instance::configure() {
+  for (auto &s : slots) {
+    const auto &d = s->plugin->desc;
+    s->configured = true;
+    if (d.on_configure && d.on_configure(&s->ctx, &s->state) != NSRIG_OK) throw Error(hook_error(*s, "on_configure"));
+    std::string path;
+    if (const toml::node *n = first_unread(*s, *s->table, "", path)) {
+      size_t cut = path.find_last_of(".]");
+      std::string leaf = cut == std::string::npos ? path : path.substr(cut + 1);
+      throw Error(where(*n) + ": unknown key '" + path + "' for plugin '" + s->name() + "'" +
+                  did_you_mean(leaf, s->asked) + " (see docs/profile.md)");
+    }
+  }
+}
+
+}  // namespace nsrig

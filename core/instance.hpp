@@ -1,0 +1,96 @@
+// One instance: the merged profile, the plugins taking part (one slot each,
+// in hook order), their per-instance state, and what the core knows about the
+// child. Also implements the host API that plugins call (host_api.hpp).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "nsrig/plugin.h"
+#include "profile.hpp"
+#include "registry.hpp"
+
+namespace nsrig {
+class Instance;
+struct Slot;
+}  // namespace nsrig
+
+/** The opaque context of plugin.h: which instance, which plugin. */
+struct nsrig_ctx {
+  nsrig::Instance *inst;
+  nsrig::Slot *slot;
+};
+
+namespace nsrig {
+
+/** One plugin taking part in one instance. */
+struct Slot {
+  const Plugin *plugin = nullptr;
+  toml::table *table = nullptr;  ///< its [[namespace]] table (in Profile::root)
+  void *state = nullptr;         ///< what on_configure stored; freed by destroy
+  bool configured = false;       ///< on_configure was called (destroy is owed)
+  bool prepared = false;         ///< on_prepare was called (on_teardown is owed)
+  nsrig_ctx ctx{};
+  std::string error;             ///< message set by the running hook
+  // Unknown-key detection: nodes a getter returned, tables enumerated whole,
+  // and the key names the plugin asked for (for "did you mean").
+  std::set<const toml::node *> read, whole;
+  std::vector<std::string> asked;
+
+  std::string name() const { return plugin->name(); }
+};
+
+/** What the payload is: argv (argv[0] looked up in the payload's PATH), cwd, environment. */
+struct ProcessSpec {
+  std::vector<std::string> argv;
+  std::string cwd;               ///< empty: inherit
+  std::vector<std::string> env;  ///< "KEY=VALUE"
+};
+
+class Instance {
+ public:
+  /**
+   * Loads (through `registry`) the plugin of each `[[namespace]]` of
+   * `profile`, in profile order, and decides the payload: `argv` when not
+   * empty, else [process].argv (may stay empty: the caller checks before
+   * running). Throws nsrig::Error when a plugin cannot be loaded. Runs no hook.
+   */
+  Instance(Profile &profile, Registry &registry, const std::vector<std::string> &argv);
+  /** Calls destroy for every configured slot. */
+  ~Instance();
+  Instance(const Instance &) = delete;
+  Instance &operator=(const Instance &) = delete;
+
+  /**
+   * Runs on_configure of every slot in order, then reports keys of the
+   * plugin's table that no getter read as unknown. Throws nsrig::Error with
+   * the profile location.
+   */
+  void configure();
+
+  Slot *find(const std::string &name) const;
+  /** "plugin 'uts' failed in on_child_setup: <message>", or the located config message. */
+  std::string hook_error(const Slot &s, const char *hook) const;
+
+  Profile &profile;
+  ProcessSpec process;
+  std::string id;
+  std::vector<std::unique_ptr<Slot>> slots;  ///< hook order
+  uint64_t clone_flags = 0;                   ///< union of the slots' clone_flag
+
+  // Set by the spawner.
+  pid_t child_pid = 0;
+  int child_pidfd = -1;
+  int sync_fd = -1;            ///< child side: the sync socket (close-on-exec)
+  bool in_child_exec = false;  ///< spawn_payload is allowed
+};
+
+/** A fresh random instance id: 12 hex digits. */
+std::string make_instance_id();
+
+}  // namespace nsrig

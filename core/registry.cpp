@@ -1,0 +1,176 @@
+#include "registry.hpp"
+
+#include <sched.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+
+#include "error.hpp"
+#include "host_api.hpp"
+
+namespace fs = std::filesystem;
+
+namespace nsrig {
+namespace {
+
+struct FlagName {
+  uint64_t flag;
+  const char *name;
+};
+constexpr FlagName kFlags[] = {
+    {CLONE_NEWUSER, "CLONE_NEWUSER"}, {CLONE_NEWPID, "CLONE_NEWPID"},       {CLONE_NEWNS, "CLONE_NEWNS"},
+    {CLONE_NEWNET, "CLONE_NEWNET"},   {CLONE_NEWUTS, "CLONE_NEWUTS"},       {CLONE_NEWIPC, "CLONE_NEWIPC"},
+    {CLONE_NEWCGROUP, "CLONE_NEWCGROUP"}, {0x80 /* CLONE_NEWTIME */, "CLONE_NEWTIME"},
+};
+
+[[noreturn]] void refuse(const std::string &path, const std::string &why) {
+  throw Error("plugin " + path + " refused: " + why);
+}
+
+// As root, a plugin is code that will run as root: refuse files or dirs that
+// another user could have written (same rule as sudo and PAM modules).
+void check_ownership(const std::string &path) {
+  if (geteuid() != 0) return;
+  for (const std::string &p : {path, fs::path(path).parent_path().string()}) {
+    struct stat st {};
+    if (stat(p.c_str(), &st) != 0) refuse(path, errno_text("stat('" + p + "')"));
+    if (st.st_uid != 0)
+      refuse(path, "'" + p + "' is owned by uid " + std::to_string(st.st_uid) +
+                       ", not root, and nsrig runs as root; chown root it");
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+      refuse(path, "'" + p + "' is writable by group or others; run chmod go-w '" + p + "'");
+  }
+}
+
+bool valid_name(const char *n) {
+  if (!n || !*n || std::strlen(n) > 32) return false;
+  return std::all_of(n, n + std::strlen(n), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+  });
+}
+
+std::vector<std::string> names(const char *const *list) {
+  std::vector<std::string> out;
+  for (; list && *list; ++list) out.emplace_back(*list);
+  return out;
+}
+
+}  // namespace
+
+std::string clone_flag_name(uint64_t flag) {
+  if (flag == 0) return "0";
+  for (auto &f : kFlags)
+    if (f.flag == flag) return f.name;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(flag));
+  return buf;
+}
+
+Registry::Registry(std::vector<std::string> dirs) : dirs_(std::move(dirs)) {}
+
+std::vector<std::string> Registry::default_dirs(const std::vector<std::string> &cli_dirs) {
+  std::vector<std::string> out(cli_dirs);
+  if (const char *env = std::getenv("NSRIG_PLUGIN_PATH")) {
+    std::string s(env);
+    size_t start = 0;
+    while (start <= s.size()) {
+      size_t end = s.find(':', start);
+      if (end == std::string::npos) end = s.size();
+      if (end > start) out.push_back(s.substr(start, end - start));
+      start = end + 1;
+    }
+  }
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) out.push_back((exe.parent_path().parent_path() / "lib/nsrig/plugins").lexically_normal().string());
+  out.push_back(NSRIG_INSTALL_PLUGIN_DIR);
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+const Plugin &Registry::load(const std::string &name) {
+  for (auto &p : loaded_)
+    if (p->name() == name) return *p;
+  std::string searched;
+  for (const auto &d : dirs_) {
+    fs::path f = fs::path(d) / (name + ".so");
+    std::error_code ec;
+    if (fs::exists(f, ec)) {
+      const Plugin &p = load_file(f.string());
+      if (p.name() != name)
+        refuse(f.string(), "file is named for '" + name + "' but the plugin calls itself '" + p.name() + "'");
+      return p;
+    }
+    searched += "\n  " + d;
+  }
+  throw Error("no plugin named '" + name + "' (looked for " + name + ".so in:" + searched +
+              ")\n  add a directory with --plugin-dir or NSRIG_PLUGIN_PATH; `nsrig plugins` lists what is found");
+}
+
+const Plugin &Registry::load_file(const std::string &path) {
+  check_ownership(path);
+  auto p = std::make_unique<Plugin>();
+  p->path = path;
+  try {
+    p->lib.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+  } catch (const std::exception &e) {
+    refuse(path, std::string("cannot load it: ") + e.what());
+  }
+  if (!p->lib.has(NSRIG_ENTRY_SYMBOL))
+    refuse(path, "no entry point '" NSRIG_ENTRY_SYMBOL "' (export it with C linkage and default visibility; "
+                 "NSRIG_PLUGIN() in <nsrig/plugin.hpp> does)");
+  auto &entry = p->lib.get<int32_t(uint32_t, const nsrig_host_api *, const nsrig_plugin_descriptor **)>(
+      NSRIG_ENTRY_SYMBOL);
+  const nsrig_plugin_descriptor *d = nullptr;
+  int32_t rc = entry(NSRIG_ABI_VERSION, &host_api(), &d);
+  if (rc == NSRIG_ERR_ABI)
+    refuse(path, "it does not speak ABI version " + std::to_string(NSRIG_ABI_VERSION) +
+                     ", the newest this nsrig offers; rebuild it against this SDK");
+  if (rc != NSRIG_OK || !d) refuse(path, "its entry point failed with status " + std::to_string(rc));
+  if (d->struct_size < NSRIG_DESCRIPTOR_V1_MIN_SIZE)
+    refuse(path, "descriptor struct_size is " + std::to_string(d->struct_size) + " bytes, at least " +
+                     std::to_string(NSRIG_DESCRIPTOR_V1_MIN_SIZE) + " are required");
+  if (d->abi_version < 1 || d->abi_version > NSRIG_ABI_VERSION)
+    refuse(path, "it answers with ABI version " + std::to_string(d->abi_version) + ", but this nsrig offered " +
+                     std::to_string(NSRIG_ABI_VERSION));
+  std::memcpy(&p->desc, d, std::min<size_t>(d->struct_size, sizeof(nsrig_plugin_descriptor)));
+  p->desc.struct_size = sizeof(nsrig_plugin_descriptor);
+  if (!valid_name(p->desc.name)) refuse(path, "its name must be 1-32 characters of [a-z0-9_-]");
+  if (!p->desc.version) refuse(path, "its descriptor has no version string");
+  bool known = p->desc.clone_flag == 0;
+  for (auto &f : kFlags) known |= f.flag == p->desc.clone_flag;
+  if (!known) refuse(path, "clone_flag " + clone_flag_name(p->desc.clone_flag) + " is not one CLONE_NEW* flag");
+  for (auto &o : loaded_) {
+    if (o->name() == p->name())
+      refuse(path, "a plugin named '" + p->name() + "' is already loaded from " + o->path);
+    if (p->desc.clone_flag && o->desc.clone_flag == p->desc.clone_flag)
+      refuse(path, clone_flag_name(p->desc.clone_flag) + " is already owned by plugin '" + o->name() + "' (" +
+                       o->path + "); one plugin per namespace type");
+  }
+  p->after = names(p->desc.after);
+  p->before = names(p->desc.before);
+  loaded_.push_back(std::move(p));
+  return *loaded_.back();
+}
+
+std::vector<std::string> Registry::discover() const {
+  std::vector<std::string> out, seen;
+  for (const auto &d : dirs_) {
+    std::error_code ec;
+    std::vector<fs::path> files;
+    for (auto &e : fs::directory_iterator(d, ec))
+      if (e.path().extension() == ".so") files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (auto &f : files) {
+      if (std::find(seen.begin(), seen.end(), f.filename().string()) != seen.end()) continue;
+      seen.push_back(f.filename().string());
+      out.push_back(f.string());
+    }
+  }
+  return out;
+}
+
+}  // namespace nsrig

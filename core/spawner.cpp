@@ -1,0 +1,270 @@
+#include "spawner.hpp"
+
+#include <linux/sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "error.hpp"
+#include "log.hpp"
+#include "oci_hooks.hpp"
+
+namespace nsrig {
+namespace {
+
+constexpr int kForwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+
+// Sync-socket message from child to parent: an exit code, then the text.
+// Nothing but EOF (the socket is close-on-exec) means the payload was executed.
+struct Failure {
+  int32_t code;
+  char text[4096];
+};
+
+[[noreturn]] void child_fail(int fd, int code, const std::string &msg) {
+  Failure f{};
+  f.code = code;
+  std::strncpy(f.text, msg.c_str(), sizeof f.text - 1);
+  ssize_t ignored = send(fd, &f, sizeof f.code + std::strlen(f.text), MSG_NOSIGNAL);
+  (void)ignored;
+  _exit(code);
+}
+
+std::vector<char *> c_strings(const std::vector<std::string> &v) {
+  std::vector<char *> out;
+  for (auto &s : v) out.push_back(const_cast<char *>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+}  // namespace
+
+void exec_payload(Instance &inst) {
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  const auto &p = inst.process;
+  if (!p.cwd.empty() && chdir(p.cwd.c_str()) != 0)
+    child_fail(inst.sync_fd, kExitOwnError, errno_text("chdir('" + p.cwd + "') inside the instance") +
+                                                "; fix [process].cwd");
+  auto argv = c_strings(p.argv);
+  auto envp = c_strings(p.env);
+  const std::string &cmd = p.argv[0];
+  if (cmd.find('/') != std::string::npos) {
+    execve(cmd.c_str(), argv.data(), envp.data());
+    int e = errno;
+    child_fail(inst.sync_fd, e == ENOENT ? kExitNotFound : kExitCannotExec,
+               "cannot execute '" + cmd + "': " + std::strerror(e));
+  }
+  std::string path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (auto &e : p.env)
+    if (e.starts_with("PATH=")) path = e.substr(5);
+  int denied = 0;
+  for (size_t start = 0; start <= path.size();) {
+    size_t end = std::min(path.find(':', start), path.size());
+    std::string dir = end > start ? path.substr(start, end - start) : ".";
+    std::string full = dir + "/" + cmd;
+    execve(full.c_str(), argv.data(), envp.data());
+    if (errno != ENOENT && errno != ENOTDIR) denied = errno;
+    start = end + 1;
+  }
+  if (denied)
+    child_fail(inst.sync_fd, kExitCannotExec, "cannot execute '" + cmd + "': " + std::strerror(denied));
+  child_fail(inst.sync_fd, kExitNotFound, "'" + cmd + "': command not found in PATH=" + path);
+}
+
+namespace {
+
+// The child, right after clone3: wait for the parent, set up, exec.
+[[noreturn]] void child_main(Instance &inst, const Plan &plan) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  char go = 0;
+  if (read(inst.sync_fd, &go, 1) != 1 || go != 'g') _exit(kExitOwnError);  // parent failed and reports it
+  for (auto &s : inst.slots)
+    if (auto hook = s->plugin->desc.on_child_setup; hook && hook(&s->ctx, s->state) != NSRIG_OK)
+      child_fail(inst.sync_fd, kExitOwnError, inst.hook_error(*s, "on_child_setup"));
+  for (const char *stage : {"createContainer", "startContainer"}) {
+    std::string err = run_command_hooks(inst, stage, oci_state(inst, "created", getpid()));
+    if (!err.empty()) child_fail(inst.sync_fd, kExitOwnError, err);
+  }
+  if (Slot *s = plan.exec_slot) {
+    inst.in_child_exec = true;
+    int32_t code = 0;
+    if (s->plugin->desc.on_child_exec(&s->ctx, s->state, &code) != NSRIG_OK)
+      child_fail(inst.sync_fd, kExitOwnError, inst.hook_error(*s, "on_child_exec"));
+    _exit(code);
+  }
+  exec_payload(inst);
+}
+
+class Clock {
+ public:
+  explicit Clock(Timings *t) : t_(t), last_(std::chrono::steady_clock::now()) {}
+  void mark(const char *phase) {
+    if (!t_) return;
+    auto now = std::chrono::steady_clock::now();
+    t_->emplace_back(phase, std::chrono::duration_cast<std::chrono::microseconds>(now - last_).count());
+    last_ = now;
+  }
+
+ private:
+  Timings *t_;
+  std::chrono::steady_clock::time_point last_;
+};
+
+// Teardown from the record of what ran: every slot that reached the prepare
+// phase, in reverse; failures are logged and teardown goes on.
+void teardown(Instance &inst) {
+  for (auto it = inst.slots.rbegin(); it != inst.slots.rend(); ++it) {
+    Slot &s = **it;
+    if (!s.prepared || !s.plugin->desc.on_teardown) continue;
+    s.error.clear();
+    if (s.plugin->desc.on_teardown(&s.ctx, s.state) != NSRIG_OK) log::warning(inst.hook_error(s, "on_teardown"));
+  }
+  std::string err = run_command_hooks(inst, "poststop", oci_state(inst, "stopped", 0));
+  if (!err.empty()) log::warning(err);
+}
+
+int status_to_exit(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return kExitOwnError;
+}
+
+int pidfd_signal(int pidfd, int sig) { return static_cast<int>(syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0)); }
+
+// Restores the signal mask and closes fds on every way out of run().
+struct RunGuard {
+  sigset_t old{};
+  int fds[2] = {-1, -1};
+  Instance *inst;
+  ~RunGuard() {
+    for (int fd : fds)
+      if (fd >= 0) close(fd);
+    if (inst->child_pidfd >= 0) close(inst->child_pidfd), inst->child_pidfd = -1;
+    sigprocmask(SIG_SETMASK, &old, nullptr);
+  }
+};
+
+}  // namespace
+
+pid_t spawn_payload(Instance &inst) {
+  pid_t pid = fork();
+  if (pid == 0) exec_payload(inst);
+  if (pid > 0) {
+    close(inst.sync_fd);
+    inst.sync_fd = -1;
+  }
+  return pid;
+}
+
+int run(Instance &inst, const Plan &plan, Timings *timings) {
+  Clock clock(timings);
+  RunGuard guard{};
+  guard.inst = &inst;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  for (int s : kForwarded) sigaddset(&set, s);
+  sigprocmask(SIG_BLOCK, &set, &guard.old);
+
+  // Kills and reaps the child, tears down, and reports `msg`.
+  auto abort_run = [&](const std::string &msg, int code) -> Error {
+    if (inst.child_pid > 0) {
+      pidfd_signal(inst.child_pidfd, SIGKILL);
+      waitpid(inst.child_pid, nullptr, 0);
+    }
+    teardown(inst);
+    return Error(msg, code);
+  };
+
+  for (auto &s : inst.slots) {
+    s->prepared = true;  // teardown is owed even when on_prepare fails half-way
+    if (auto hook = s->plugin->desc.on_prepare; hook && hook(&s->ctx, s->state) != NSRIG_OK)
+      throw abort_run(inst.hook_error(*s, "on_prepare"), kExitOwnError);
+  }
+  clock.mark("prepare");
+
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, guard.fds) != 0)
+    throw abort_run(errno_text("socketpair"), kExitOwnError);
+  int pidfd = -1;
+  clone_args args{};
+  args.flags = inst.clone_flags | CLONE_PIDFD;
+  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  long pid = syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0) {
+    std::string hint = errno == ENOSPC ? " (a namespace limit is 0 or reached: see /proc/sys/user/max_*_namespaces)"
+                       : errno == EPERM ? " (creating these namespaces needs CAP_SYS_ADMIN or a user namespace: "
+                                          "add [[namespace]] type = \"user\" first)"
+                                        : "";
+    throw abort_run(errno_text("clone3(" + std::to_string(inst.clone_flags) + ")") + hint, kExitOwnError);
+  }
+  if (pid == 0) {
+    close(guard.fds[0]);
+    inst.sync_fd = guard.fds[1];
+    child_main(inst, plan);
+  }
+  inst.child_pid = static_cast<pid_t>(pid);
+  inst.child_pidfd = pidfd;
+  close(guard.fds[1]);
+  guard.fds[1] = -1;
+  clock.mark("clone");
+
+  for (auto &s : inst.slots)
+    if (auto hook = s->plugin->desc.on_parent_after_clone; hook && hook(&s->ctx, s->state) != NSRIG_OK)
+      throw abort_run(inst.hook_error(*s, "on_parent_after_clone"), kExitOwnError);
+  for (const char *stage : {"prestart", "createRuntime"}) {
+    std::string err = run_command_hooks(inst, stage, oci_state(inst, "created", inst.child_pid));
+    if (!err.empty()) throw abort_run(err, kExitOwnError);
+  }
+  clock.mark("parent_after_clone");
+
+  if (send(guard.fds[0], "g", 1, MSG_NOSIGNAL) != 1) throw abort_run(errno_text("sync socket: send"), kExitOwnError);
+  Failure f{};
+  ssize_t n;
+  while ((n = recv(guard.fds[0], &f, sizeof f - 1, 0)) < 0 && errno == EINTR) {
+  }
+  if (n >= static_cast<ssize_t>(sizeof f.code)) {
+    int status = 0;
+    waitpid(inst.child_pid, &status, 0);
+    inst.child_pid = 0;  // reaped: abort_run must not signal or wait again
+    std::string msg(f.text, static_cast<size_t>(n) - sizeof f.code);
+    throw abort_run(msg, f.code);
+  }
+  clock.mark("child_setup_exec");
+
+  for (auto &s : inst.slots)
+    if (auto hook = s->plugin->desc.on_post_start; hook && hook(&s->ctx, s->state) != NSRIG_OK)
+      throw abort_run(inst.hook_error(*s, "on_post_start"), kExitOwnError);
+  if (std::string err = run_command_hooks(inst, "poststart", oci_state(inst, "running", inst.child_pid)); !err.empty())
+    log::warning(err);  // OCI: a poststart failure is logged, the container keeps running
+  clock.mark("post_start");
+
+  int status = 0;
+  for (;;) {
+    siginfo_t si{};
+    int sig = sigwaitinfo(&set, &si);
+    if (sig == SIGCHLD) {
+      if (waitpid(inst.child_pid, &status, WNOHANG) == inst.child_pid) break;
+    } else if (sig > 0) {
+      log::debug("forwarding signal " + std::to_string(sig) + " to pid " + std::to_string(inst.child_pid));
+      pidfd_signal(inst.child_pidfd, sig);
+    }
+  }
+  clock.mark("wait");
+  teardown(inst);
+  clock.mark("teardown");
+  return status_to_exit(status);
+}
+
+}  // namespace nsrig

@@ -1,0 +1,44 @@
+// uts: a new UTS namespace with its own hostname and NIS domain name.
+// Set from the child, inside the namespace (uts_namespaces(7), sethostname(2)).
+#include <sched.h>
+#include <cctype>
+#include <unistd.h>
+
+#include <nsrig/plugin.hpp>
+
+namespace {
+
+// RFC 1123 host name rules, limited to what sethostname(2) takes (HOST_NAME_MAX = 64).
+void validate(nsrig::Context &c, const char *key, const std::string &v) {
+  if (v.empty() || v.size() > 64)
+    c.fail_at(key, "must be 1 to 64 bytes long (it is " + std::to_string(v.size()) + "); shorten it");
+  if (v.front() == '-') c.fail_at(key, "must not start with a hyphen");
+  for (char ch : v)
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.'))
+      c.fail_at(key, std::string("may contain only letters, digits, '-' and '.', not '") + ch + "'");
+}
+
+struct Uts {
+  static constexpr const char *name = "uts";
+  static constexpr const char *version = "1.0.0";
+  static constexpr const char *description = "UTS namespace: hostname and domainname";
+  static constexpr uint64_t clone_flag = CLONE_NEWUTS;
+
+  std::optional<std::string> hostname, domainname;
+
+  void configure(nsrig::Context &c) {
+    hostname = c.string("hostname");
+    domainname = c.string("domainname");
+    if (hostname) validate(c, "hostname", *hostname);
+    if (domainname) validate(c, "domainname", *domainname);
+  }
+  void child_setup(nsrig::Context &) {
+    if (hostname) nsrig::check(sethostname(hostname->data(), hostname->size()), "sethostname('" + *hostname + "')");
+    if (domainname)
+      nsrig::check(setdomainname(domainname->data(), domainname->size()), "setdomainname('" + *domainname + "')");
+  }
+};
+
+}  // namespace
+
+NSRIG_PLUGIN(Uts)
