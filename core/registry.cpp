@@ -117,7 +117,13 @@ const Plugin &Registry::load_file(const std::string &path) {
   try {
     p->lib.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception &e) {
-    refuse(path, std::string("cannot load it: ") + e.what());
+    // Boost.DLL wraps dlerror(): "...load() failed (dlerror system message: TEXT): ..."; show TEXT.
+    std::string msg = e.what();
+    const std::string tag = "dlerror system message: ";
+    size_t at = msg.find(tag), end = msg.rfind("): ");
+    if (at != std::string::npos && end != std::string::npos && end > at)
+      msg = msg.substr(at + tag.size(), end - at - tag.size());
+    refuse(path, "dlopen failed: " + msg);
   }
   if (!p->lib.has(NSRIG_ENTRY_SYMBOL))
     refuse(path, "no entry point '" NSRIG_ENTRY_SYMBOL "' (export it with C linkage and default visibility; "

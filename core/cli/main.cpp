@@ -122,13 +122,17 @@ int main(int argc, char **argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warning", "error"}));
   app.add_option("--log-format", o.log_format, "text (default) or json")->check(CLI::IsMember({"text", "json"}));
   app.add_option("--plugin-dir", o.plugin_dirs,
-                 "search this directory for plugins first (repeatable); then NSRIG_PLUGIN_PATH, then the install dir");
+                 "search this directory for plugins first (repeatable); then NSRIG_PLUGIN_PATH, then the install dir")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.footer("Exit status: the payload's; 128+N when it died of signal N; 125 nsrig's own error;\n"
              "126 the command cannot be executed; 127 the command was not found.\n"
              "Docs: docs/profile.md (profiles), docs/plugin-guide.md (writing plugins).");
 
   auto *run = app.add_subcommand("run", "Run CMD (or [process].argv) inside the profile's namespaces");
-  run->add_option("-p,--profile", o.profiles, "isolation profile; repeat to merge several, later wins");
+  run->add_option("-p,--profile", o.profiles, "isolation profile; repeat to merge several, later wins")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   run->add_flag("--timings", o.timings, "print the time of each lifecycle phase (microseconds) to stderr");
   // Everything from the first non-option argument (or after --) is the command, untouched.
   run->prefix_command();
@@ -150,16 +154,18 @@ int main(int argc, char **argv) {
     if (std::string_view(argv[i]) == "--") dash = i;
   try {
     app.parse(dash ? dash : argc, argv);
-    if (dash && (!run->parsed() || !run->remaining().empty())) {
-      app.clear();
-      app.parse(argc, argv);
-      dash = 0;
-    }
   } catch (const CLI::ParseError &e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitOwnError;
   }
-  if (run->parsed()) o.command = dash ? std::vector<std::string>(argv + dash + 1, argv + argc) : run->remaining();
+  if (run->parsed()) {
+    o.command = run->remaining();  // the command's words before any "--"
+    if (dash && !o.command.empty()) o.command.emplace_back("--");  // the command's own "--"
+    if (dash) o.command.insert(o.command.end(), argv + dash + 1, argv + argc);
+  } else if (dash) {
+    std::fprintf(stderr, "nsrig: '--' is only understood by 'nsrig run'\n");
+    return kExitOwnError;
+  }
   signal(SIGPIPE, SIG_IGN);
   try {
     log::init(log::parse_level(o.log_level), o.log_format == "json" ? log::Format::json : log::Format::text);

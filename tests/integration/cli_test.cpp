@@ -1,0 +1,112 @@
+// The command line: errors before anything is created, explain, plugins, help.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "../unit/helpers.hpp"
+#include "support.hpp"
+
+using namespace nsrig::test;
+using ::testing::HasSubstr;
+
+namespace {
+
+const std::string kMinimal = std::string(NSRIG_EXAMPLES) + "/profiles/minimal.toml";
+
+TEST(Cli, LongHostnameFailsBeforeAnythingIsCreated) {
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"uts\"\nhostname = \"" + std::string(70, 'h') +
+                                 "\"\n[[namespace]]\ntype = \"probe\"\nmarker = \"" + d.path() + "/m\"\n");
+  for (const char *cmd : {"run", "validate"}) {
+    std::vector<std::string> args = {cmd, std::string(cmd) == "run" ? "-p" : "", p};
+    args.erase(std::remove(args.begin(), args.end(), ""), args.end());
+    if (std::string(cmd) == "run") args.insert(args.end(), {"--", "true"});
+    Result r = run_nsrig(args);
+    EXPECT_EQ(r.exit_code, 125);
+    EXPECT_THAT(r.err, HasSubstr(p + ":4:12: uts: 'hostname' must be 1 to 64 bytes long (it is 70); shorten it"));
+  }
+  EXPECT_FALSE(std::filesystem::exists(d.path() + "/m"));
+}
+
+TEST(Cli, CyclicIncludeAndUnknownKey) {
+  TempDir d;
+  auto a = d.write("a.toml", "version = 1\ninclude = [\"b.toml\"]\n");
+  d.write("b.toml", "version = 1\ninclude = [\"a.toml\"]\n");
+  Result r = run_nsrig({"run", "-p", a, "--", "true"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("b.toml:2:12: include cycle"));
+  auto u = d.write("u.toml", "version = 1\n[[namespace]]\ntype = \"uts\"\nhostnam = \"x\"\n");
+  r = run_nsrig({"validate", u});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("u.toml:4:11: unknown key 'hostnam' for plugin 'uts'; did you mean 'hostname'?"));
+}
+
+TEST(Cli, ExplainPrintsResolvedProfileAndSteps) {
+  Result r = run_nsrig({"explain", kMinimal});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("hostname = 'minimal'"));
+  EXPECT_THAT(r.out, HasSubstr("# step plan"));
+  auto at = [&](const std::string &s) { return r.out.find(s); };
+  EXPECT_LT(at("on_configure           parent  user"), at("clone                  core"));
+  EXPECT_LT(at("clone                  core"), at("on_parent_after_clone  parent  user"));
+  EXPECT_LT(at("on_parent_after_clone  parent  user"), at("on_child_setup         child   mnt"));
+  EXPECT_LT(at("on_child_setup         child   ipc"), at("exec                   child   pid"));
+}
+
+TEST(Cli, ValidateOk) {
+  Result r = run_nsrig({"validate", kMinimal});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("ok: 1 file(s), 6 namespace plugin(s)"));
+}
+
+TEST(Cli, PluginsListsTheSix) {
+  Result r = run({NSRIG_BIN, "plugins"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  for (const char *n : {"user ", "pid ", "mnt ", "net ", "uts ", "ipc "}) EXPECT_THAT(r.out, HasSubstr(n));
+  EXPECT_THAT(r.out, HasSubstr("CLONE_NEWUSER"));
+}
+
+TEST(Cli, PluginsReportsRefusedFiles) {
+  Result r = run({NSRIG_BIN, "--plugin-dir", NSRIG_BROKEN_PLUGIN_DIR, "plugins"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("broken_noentry.so refused: no entry point"));
+  EXPECT_THAT(r.out, HasSubstr("user "));  // the good ones are still listed
+}
+
+TEST(Cli, HelpVersionAndUsageErrors) {
+  for (const char *sub : {"run", "validate", "explain", "plugins"}) {
+    Result r = run({NSRIG_BIN, sub, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << sub;
+    EXPECT_THAT(r.out, HasSubstr("Usage")) << sub;
+  }
+  Result v = run({NSRIG_BIN, "--version"});
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_THAT(v.out, HasSubstr("plugin ABI 1"));
+  EXPECT_EQ(run({NSRIG_BIN, "frobnicate"}).exit_code, 125);
+  EXPECT_EQ(run({NSRIG_BIN}).exit_code, 125);
+  Result nocmd = run_nsrig({"run", "-p", kMinimal});
+  EXPECT_EQ(nocmd.exit_code, 0) << "minimal.toml has [process].argv = /bin/sh, which exits at EOF: " << nocmd.err;
+}
+
+TEST(Cli, NoCommandAnywhere) {
+  TempDir d;
+  Result r = run_nsrig({"run", "-p", d.write("p.toml", "version = 1\n")});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("no command to run"));
+}
+
+TEST(Cli, CommandArgumentsPassUntouched) {
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\n");
+  EXPECT_EQ(run_nsrig({"run", "-p", p, "--", "/bin/echo", "a", "-c", "--x", "--", "y"}).out, "a -c --x -- y\n");
+  EXPECT_EQ(run_nsrig({"run", "-p", p, "/bin/echo", "a", "-c", "--", "y"}).out, "a -c -- y\n");
+}
+
+TEST(Cli, JsonLogs) {
+  TempDir d;
+  Result r = run_nsrig({"--log-format", "json", "validate", d.write("p.toml", "version = 2\n")});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, ::testing::MatchesRegex(
+                         "\\{\"level\":\"error\",\"msg\":\".*unsupported profile version.*\",\"ts\":\"[0-9T:.-]+Z\"\\}\n"));
+}
+
+}  // namespace

@@ -1,0 +1,262 @@
+// nsrig run on real namespaces, as a user runs it. Needs root (CI is root).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/msg.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "../unit/helpers.hpp"
+#include "support.hpp"
+
+using namespace nsrig::test;
+using ::testing::HasSubstr;
+
+namespace {
+
+#define REQUIRE_ROOT() \
+  if (!is_root()) GTEST_SKIP() << "needs root: creates namespaces and writes uid_map/gid_map (CI runs as root)"
+
+const std::string kMinimal = std::string(NSRIG_EXAMPLES) + "/profiles/minimal.toml";
+
+std::string host_name() {
+  char b[128] = {};
+  gethostname(b, sizeof b - 1);
+  return b;
+}
+
+size_t count(const std::string &hay, const std::string &needle) {
+  size_t n = 0;
+  for (size_t p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1)) ++n;
+  return n;
+}
+
+TEST(Run, MinimalExampleAsInTheIssue) {
+  REQUIRE_ROOT();
+  Result r = run_nsrig({"run", "-p", kMinimal, "--", "sh", "-c",
+                    "hostname; cat /proc/self/uid_map; ls /proc | grep -c '^[0-9]'"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string hostname, map, procs;
+  std::getline(lines, hostname);
+  std::getline(lines, map);
+  std::getline(lines, procs);
+  EXPECT_EQ(hostname, "minimal");
+  EXPECT_THAT(map, ::testing::MatchesRegex(" *0 +0 +65536"));
+  EXPECT_LE(std::stoi(procs), 4);  // init, sh, ls, grep
+  EXPECT_GE(std::stoi(procs), 2);
+}
+
+TEST(Run, HostnameInsideDiffersHostUnchanged) {
+  REQUIRE_ROOT();
+  std::string before = host_name();
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"uts\"\nhostname = \"nsrig-uts-test\"\n"
+                             "domainname = \"example.test\"\n");
+  Result r = run_nsrig({"run", "-p", p, "--", "sh", "-c", "hostname; domainname"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "nsrig-uts-test\nexample.test\n");
+  EXPECT_EQ(host_name(), before);
+}
+
+TEST(Run, SysVQueueOfTheHostIsInvisibleInside) {
+  REQUIRE_ROOT();
+  key_t key = 0x4e535200 + (getpid() & 0xff);
+  int id = msgget(key, IPC_CREAT | 0600);
+  ASSERT_GE(id, 0);
+  char hex[16];
+  std::snprintf(hex, sizeof hex, "0x%08x", key);
+  TempDir d;
+  auto with = d.write("ipc.toml", "version = 1\n[[namespace]]\ntype = \"ipc\"\n");
+  auto without = d.write("none.toml", "version = 1\n");
+  Result in = run_nsrig({"run", "-p", with, "--", "cat", "/proc/sysvipc/msg"});
+  Result host = run_nsrig({"run", "-p", without, "--", "cat", "/proc/sysvipc/msg"});
+  msgctl(id, IPC_RMID, nullptr);
+  ASSERT_EQ(in.exit_code, 0) << in.err;
+  ASSERT_EQ(host.exit_code, 0) << host.err;
+  std::string dec = std::to_string(key);
+  EXPECT_THAT(host.out, HasSubstr(dec));  // control: the queue is visible without the plugin
+  EXPECT_THAT(in.out, ::testing::Not(HasSubstr(dec)));
+}
+
+TEST(Run, InitIsPid1AndPayloadSeesOnlyTheInstance) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"pid\"\n[[namespace]]\ntype = \"mnt\"\n");
+  Result r = run_nsrig({"run", "-p", p, "--", "sh", "-c", "cat /proc/1/comm; echo $$; ls /proc | grep -c '^[0-9]'"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "nsrig-init\n2\n4\n");  // init, sh, ls, grep
+}
+
+TEST(Run, InitFalseMakesPayloadPid1) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"pid\"\ninit = false\n");
+  Result r = run_nsrig({"run", "-p", p, "--", "sh", "-c", "echo $$"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "1\n");
+}
+
+TEST(Run, ZombiesAreReaped) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"pid\"\n[[namespace]]\ntype = \"mnt\"\n");
+  // The subshell exits at once, so its `sleep` is re-parented to PID 1 and
+  // ends while sh is still running: only init can reap it.
+  Result r = run_nsrig({"run", "-p", p, "--", "sh", "-c",
+                    "(sleep 0.2 &); sleep 1; for s in /proc/[0-9]*/stat; do cut -d' ' -f2,3 $s; done"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr(" Z"))) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("(nsrig-init) S"));
+}
+
+TEST(Run, SigtermToNsrigReachesThePayload) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"pid\"\n");
+  Child c(nsrig_argv({"run", "-p", p, "--", "sh", "-c",
+                      "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.05; done"}));
+  ASSERT_TRUE(c.wait_for_line("ready")) << c.out();
+  kill(c.pid(), SIGTERM);
+  EXPECT_EQ(c.wait(), 7);
+  EXPECT_THAT(c.out(), HasSubstr("got-term"));
+}
+
+TEST(Run, ExitStatuses) {
+  REQUIRE_ROOT();
+  EXPECT_EQ(run_nsrig({"run", "-p", kMinimal, "--", "true"}).exit_code, 0);
+  EXPECT_EQ(run_nsrig({"run", "-p", kMinimal, "--", "sh", "-c", "exit 3"}).exit_code, 3);
+  EXPECT_EQ(run_nsrig({"run", "-p", kMinimal, "--", "sh", "-c", "kill -9 $$"}).exit_code, 137);
+  TempDir d;
+  auto none = d.write("none.toml", "version = 1\n");
+  EXPECT_EQ(run_nsrig({"run", "-p", none, "--", "sh", "-c", "kill -9 $$"}).exit_code, 137);
+}
+
+TEST(Run, ExecFailures) {
+  REQUIRE_ROOT();
+  Result nf = run_nsrig({"run", "-p", kMinimal, "--", "no-such-command-xyz"});
+  EXPECT_EQ(nf.exit_code, 127);
+  EXPECT_EQ(count(nf.err, "no-such-command-xyz': command not found"), 1u) << nf.err;
+  TempDir d;
+  auto data = d.write("data.txt", "not a program\n");  // mode 0644: no execute bit
+  auto uts = d.write("uts.toml", "version = 1\n[[namespace]]\ntype = \"uts\"\n");  // keeps the host's /tmp
+  Result ne = run_nsrig({"run", "-p", uts, "--", data});
+  EXPECT_EQ(ne.exit_code, 126);
+  EXPECT_EQ(count(ne.err, "cannot execute '" + data + "': Permission denied"), 1u) << ne.err;
+}
+
+TEST(Run, UserMapsAreWritten) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto p = d.write("p.toml", R"(version = 1
+[[namespace]]
+type = "user"
+uid_map = [{ inside = 0, outside = 100000, count = 1000 }, { inside = 1000, outside = 0, count = 1 }]
+gid_map = [{ inside = 0, outside = 200000, count = 1000 }]
+setgroups = "deny"
+)");
+  Result r = run_nsrig({"run", "-p", p, "--", "sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::MatchesRegex(" *0 +100000 +1000\n *1000 +0 +1\n *0 +200000 +1000\ndeny\n"));
+}
+
+// A plugin failing in each phase: exit 125, its message exactly once, the
+// teardown ran (marker removed), no process of the instance left.
+TEST(Run, FailureInEachPhaseLeavesNothing) {
+  REQUIRE_ROOT();
+  for (std::string phase : {"configure", "prepare", "parent_after_clone", "child_setup", "post_start"}) {
+    SCOPED_TRACE(phase);
+    TempDir d;
+    std::string marker = d.path() + "/marker";
+    std::string tag = "nsrig-sleeper-" + phase + std::to_string(getpid());
+    auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"user\"\n[[namespace]]\ntype = \"pid\"\n"
+                               "[[namespace]]\ntype = \"mnt\"\nmounts = [{ type = \"tmpfs\", target = \"/mnt\" }]\n"
+                               "[[namespace]]\ntype = \"probe\"\nfail_in = \"" + phase + "\"\nmarker = \"" + marker +
+                               "\"\nsleeper = \"" + tag + "\"\n");
+    Result r = run_nsrig({"run", "-p", p, "--", "sleep", "1000", tag});
+    EXPECT_EQ(r.exit_code, 125) << r.err;
+    EXPECT_EQ(count(r.err, "probe failure in " + phase + " (requested)"), 1u) << r.err;
+    EXPECT_EQ(count(r.err, "plugin 'probe' failed in on_" + phase), 1u) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(marker)) << "teardown did not undo on_prepare";
+    for (int i = 0; i < 50 && count_processes(tag) > 0; ++i) usleep(20000);  // SIGKILL delivery is async
+    EXPECT_EQ(count_processes(tag), 0) << "a process of the failed instance is still running";
+  }
+}
+
+TEST(Run, TeardownFailureIsLoggedAndRunContinues) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"probe\"\nfail_in = \"teardown\"\n");
+  Result r = run_nsrig({"run", "-p", p, "--", "sh", "-c", "exit 4"});
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_THAT(r.err, HasSubstr("plugin 'probe' failed in on_teardown"));
+}
+
+TEST(Run, MountsDoNotLeakToTheHost) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\n"
+                             "mounts = [{ type = \"tmpfs\", target = \"" + d.path() + "\" }]\n");
+  Result r = run_nsrig({"run", "-p", p, "--", "sh", "-c", "touch " + d.path() + "/inside && grep -c ' " + d.path() + " ' /proc/self/mountinfo"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "1\n");
+  EXPECT_FALSE(std::filesystem::exists(d.path() + "/inside"));
+  EXPECT_TRUE(std::filesystem::exists(d.path() + "/p.toml"));
+  std::ifstream mi("/proc/self/mountinfo");
+  std::string all((std::istreambuf_iterator<char>(mi)), {});
+  EXPECT_THAT(all, ::testing::Not(HasSubstr(" " + d.path() + " ")));
+}
+
+TEST(Run, OciHooksGetStateAndRunOnTheirSide) {
+  REQUIRE_ROOT();
+  TempDir d;
+  std::string log = d.path() + "/hooks.log";
+  auto hook = d.write("hook.sh", "#!/bin/sh\n{ printf '%s ' \"$1\"; cat; echo; } >> " + log + "\n");
+  std::filesystem::permissions(hook, std::filesystem::perms::owner_all);
+  std::string h;
+  for (const char *stage : {"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"})
+    h += std::string("[[hooks.") + stage + "]]\npath = \"" + hook + "\"\nargs = [\"hook\", \"" + stage + "\"]\n";
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"uts\"\nhostname = \"hooked\"\n" + h);
+  Result r = run_nsrig({"run", "-p", p, "--", "true"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream f(log);
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(f, l);) lines.push_back(l);
+  ASSERT_EQ(lines.size(), 6u);
+  EXPECT_THAT(lines[0], ::testing::StartsWith("prestart {\"annotations\""));
+  EXPECT_THAT(lines[0], HasSubstr("\"status\":\"created\""));
+  EXPECT_THAT(lines[2], ::testing::StartsWith("createContainer "));
+  EXPECT_THAT(lines[4], HasSubstr("\"status\":\"running\""));
+  EXPECT_THAT(lines[5], ::testing::StartsWith("poststop "));
+  EXPECT_THAT(lines[5], HasSubstr("\"status\":\"stopped\""));
+}
+
+TEST(Run, FailingPrestartHookAbortsAndTearsDown) {
+  REQUIRE_ROOT();
+  TempDir d;
+  std::string marker = d.path() + "/marker";
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"probe\"\nmarker = \"" + marker + "\"\n"
+                             "[[hooks.prestart]]\npath = \"/bin/false\"\n"
+                             "[[hooks.poststop]]\npath = \"/bin/sh\"\nargs = [\"sh\", \"-c\", \"touch " + d.path() +
+                             "/poststop-ran\"]\n");
+  Result r = run_nsrig({"run", "-p", p, "--", "true"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("hook /bin/false"));
+  EXPECT_THAT(r.err, HasSubstr("exited with status 1"));
+  EXPECT_FALSE(std::filesystem::exists(marker));
+  EXPECT_TRUE(std::filesystem::exists(d.path() + "/poststop-ran"));
+}
+
+TEST(Run, HookTimeout) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\n[[hooks.prestart]]\npath = \"/bin/sleep\"\nargs = [\"sleep\", \"30\"]\n"
+                             "timeout_ms = 100\n");
+  Result r = run_nsrig({"run", "-p", p, "--", "true"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("timed out after 100 ms"));
+}
+
+}  // namespace

@@ -1,0 +1,139 @@
+#include "support.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace nsrig::test {
+namespace {
+
+std::vector<char *> c_argv(const std::vector<std::string> &v) {
+  std::vector<char *> out;
+  for (auto &s : v) out.push_back(const_cast<char *>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+int decode(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
+
+}  // namespace
+
+bool is_root() { return geteuid() == 0; }
+
+std::vector<std::string> nsrig_argv(const std::vector<std::string> &args) {
+  std::vector<std::string> v = {NSRIG_BIN, "--plugin-dir", NSRIG_TEST_PLUGIN_DIR};
+  v.insert(v.end(), args.begin(), args.end());
+  return v;
+}
+
+Result run_nsrig(const std::vector<std::string> &args) { return run(nsrig_argv(args)); }
+
+Result run(const std::vector<std::string> &argv) {
+  int out[2], err[2];
+  if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) return {};
+  auto a = c_argv(argv);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    execv(a[0], a.data());
+    _exit(127);
+  }
+  close(out[1]);
+  close(err[1]);
+  Result r;
+  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  int open_fds = 2;
+  while (open_fds > 0) {
+    if (poll(fds, 2, -1) < 0) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !fds[i].revents) continue;
+      char buf[4096];
+      ssize_t n = read(fds[i].fd, buf, sizeof buf);
+      if (n <= 0) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      } else {
+        (i ? r.err : r.out).append(buf, static_cast<size_t>(n));
+      }
+    }
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  r.exit_code = decode(status);
+  return r;
+}
+
+Child::Child(const std::vector<std::string> &argv) {
+  int out[2];
+  if (pipe2(out, O_CLOEXEC)) return;
+  auto a = c_argv(argv);
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(out[1], 1);
+    execv(a[0], a.data());
+    _exit(127);
+  }
+  close(out[1]);
+  fd_ = out[0];
+}
+
+Child::~Child() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  if (fd_ >= 0) close(fd_);
+}
+
+bool Child::wait_for_line(const std::string &line) {
+  size_t scanned = 0;
+  for (;;) {
+    size_t nl;
+    while ((nl = out_.find('\n', scanned)) != std::string::npos) {
+      if (out_.substr(scanned, nl - scanned) == line) return true;
+      scanned = nl + 1;
+    }
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, 20000) <= 0) return false;  // generous bound: shared, noisy machines
+    char buf[4096];
+    ssize_t n = read(fd_, buf, sizeof buf);
+    if (n <= 0) return false;
+    out_.append(buf, static_cast<size_t>(n));
+  }
+}
+
+int Child::wait() {
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd_, buf, sizeof buf)) > 0) out_.append(buf, static_cast<size_t>(n));
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return decode(status);
+}
+
+int count_processes(const std::string &needle) {
+  int n = 0;
+  for (auto &e : std::filesystem::directory_iterator("/proc")) {
+    std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream f(e.path() / "cmdline");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    std::string cmd = ss.str();
+    for (auto &c : cmd)
+      if (c == '\0') c = ' ';
+    if (cmd.find(needle) != std::string::npos) ++n;
+  }
+  return n;
+}
+
+}  // namespace nsrig::test

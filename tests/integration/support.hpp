@@ -1,0 +1,46 @@
+// Runs the real nsrig binary as a user would, and reads what it printed.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace nsrig::test {
+
+struct Result {
+  int exit_code = -1;  ///< exit status, or 128+N when killed by signal N
+  std::string out, err;
+};
+
+/** Runs `argv` (argv[0] is a path), waits, returns its status and output. */
+Result run(const std::vector<std::string> &argv);
+
+/** nsrig with the in-tree and test plugin dirs, then `args`. */
+Result run_nsrig(const std::vector<std::string> &args);
+std::vector<std::string> nsrig_argv(const std::vector<std::string> &args);
+
+/** A started process whose stdout is read line by line. */
+class Child {
+ public:
+  explicit Child(const std::vector<std::string> &argv);
+  ~Child();
+  /** Reads stdout until a line equal to `line` arrives; false on EOF. */
+  bool wait_for_line(const std::string &line);
+  /** Waits for exit; returns the status as in Result, with the rest of stdout appended to out(). */
+  int wait();
+  pid_t pid() const { return pid_; }
+  const std::string &out() const { return out_; }
+
+ private:
+  pid_t pid_ = -1;
+  int fd_ = -1;
+  std::string out_;
+};
+
+/** Number of running processes whose command line contains `needle`. */
+int count_processes(const std::string &needle);
+
+bool is_root();
+
+}  // namespace nsrig::test

@@ -1,0 +1,222 @@
+// Profile loading and merging: every loader error names file:line:column.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "error.hpp"
+#include "helpers.hpp"
+#include "profile.hpp"
+
+using nsrig::Error;
+using nsrig::Profile;
+using nsrig::test::TempDir;
+
+namespace {
+
+std::string load_error(const std::vector<std::string> &files) {
+  Profile p;
+  try {
+    nsrig::load_profiles(files, p);
+  } catch (const Error &e) {
+    EXPECT_EQ(e.exit_code, 125);
+    return e.what();
+  }
+  ADD_FAILURE() << "expected an error";
+  return "";
+}
+
+TEST(Profile, LoadsCoreKeys) {
+  TempDir d;
+  auto f = d.write("p.toml", R"(version = 1
+name = "web"
+[process]
+argv = ["/bin/echo", "hi"]
+cwd = "/tmp"
+env = { A = "1", B = "2" }
+[[namespace]]
+type = "uts"
+hostname = "h"
+[[hooks.prestart]]
+path = "/bin/true"
+timeout_ms = 500
+)");
+  Profile p;
+  nsrig::load_profiles({f}, p);
+  EXPECT_EQ(p.name, "web");
+  EXPECT_EQ(p.argv, (std::vector<std::string>{"/bin/echo", "hi"}));
+  EXPECT_EQ(p.cwd, "/tmp");
+  ASSERT_EQ(p.env.size(), 2u);
+  EXPECT_EQ(p.env[1], (std::pair<std::string, std::string>{"B", "2"}));
+  ASSERT_EQ(p.namespaces.size(), 1u);
+  EXPECT_EQ(p.namespaces[0].type, "uts");
+  EXPECT_EQ((*p.namespaces[0].table)["hostname"].value_or(std::string()), "h");
+  ASSERT_EQ(p.hooks.size(), 1u);
+  EXPECT_EQ(p.hooks[0].stage, "prestart");
+  EXPECT_EQ(p.hooks[0].args, std::vector<std::string>{"/bin/true"});
+  EXPECT_EQ(p.hooks[0].timeout_ms, 500);
+  EXPECT_EQ(p.hooks[0].where, f + ":10:1");
+}
+
+TEST(Profile, MergeRules) {
+  TempDir d;
+  d.write("base.toml", R"(version = 1
+name = "base"
+[process]
+argv = ["/bin/base"]
+env = { A = "base", B = "base" }
+[[namespace]]
+type = "user"
+[[namespace]]
+type = "mnt"
+mounts = [{ type = "tmpfs", target = "/tmp" }]
+propagation = "private"
+[[namespace]]
+type = "net"
+[[hooks.poststop]]
+path = "/bin/base-hook"
+)");
+  auto top = d.write("top.toml", R"(version = 1
+include = ["base.toml"]
+name = "top"
+[process]
+env = { B = "top" }
+[[namespace]]
+type = "mnt"
+mounts = [{ type = "proc", target = "/proc" }]
+propagation = "slave"
+[[namespace]]
+type = "net"
+enabled = false
+[[namespace]]
+type = "uts"
+hostname = "top"
+[[hooks.poststop]]
+path = "/bin/top-hook"
+)");
+  Profile p;
+  nsrig::load_profiles({top}, p);
+  EXPECT_EQ(p.name, "top");
+  EXPECT_EQ(p.argv, std::vector<std::string>{"/bin/base"});
+  ASSERT_EQ(p.env.size(), 2u);
+  EXPECT_EQ(p.env[0].second, "base");
+  EXPECT_EQ(p.env[1].second, "top");
+  ASSERT_EQ(p.namespaces.size(), 3u);  // net removed, uts appended
+  EXPECT_EQ(p.namespaces[0].type, "user");
+  EXPECT_EQ(p.namespaces[1].type, "mnt");
+  EXPECT_EQ(p.namespaces[2].type, "uts");
+  const auto &mnt = *p.namespaces[1].table;
+  EXPECT_EQ(mnt["propagation"].value_or(std::string()), "slave");
+  ASSERT_EQ(mnt["mounts"].as_array()->size(), 2u);  // mounts append
+  EXPECT_EQ(mnt["mounts"][1]["type"].value_or(std::string()), "proc");
+  EXPECT_FALSE(mnt.contains("enabled"));
+  ASSERT_EQ(p.hooks.size(), 2u);  // hooks append
+  EXPECT_EQ(p.hooks[0].path, "/bin/base-hook");
+  // Moved nodes keep their source: the merged mount still points into its own file.
+  EXPECT_EQ(nsrig::where(*mnt["mounts"][1].node()), top + ":8:11");
+  EXPECT_EQ(p.files.size(), 2u);
+}
+
+TEST(Profile, CommandLineProfilesMergeInOrder) {
+  TempDir d;
+  auto a = d.write("a.toml", "version = 1\n[[namespace]]\ntype = \"uts\"\nhostname = \"a\"\n");
+  auto b = d.write("b.toml", "version = 1\n[[namespace]]\ntype = \"uts\"\nhostname = \"b\"\n");
+  Profile p;
+  nsrig::load_profiles({a, b}, p);
+  ASSERT_EQ(p.namespaces.size(), 1u);
+  EXPECT_EQ((*p.namespaces[0].table)["hostname"].value_or(std::string()), "b");
+}
+
+TEST(Profile, ParseErrorHasLocation) {
+  TempDir d;
+  auto f = d.write("bad.toml", "version = 1\nname = \"x\nfoo = 1\n");
+  EXPECT_THAT(load_error({f}), ::testing::StartsWith(f + ":2:"));
+}
+
+TEST(Profile, UnknownTopLevelKeySuggests) {
+  TempDir d;
+  auto f = d.write("p.toml", "version = 1\n\n[[namspace]]\ntype = \"uts\"\n");
+  std::string e = load_error({f});
+  EXPECT_THAT(e, ::testing::StartsWith(f + ":3:"));
+  EXPECT_THAT(e, ::testing::HasSubstr("unknown key 'namspace'"));
+  EXPECT_THAT(e, ::testing::HasSubstr("did you mean 'namespace'?"));
+}
+
+TEST(Profile, UnknownProcessKeySuggests) {
+  TempDir d;
+  auto f = d.write("p.toml", "version = 1\n[process]\nargs = [\"/bin/true\"]\n");
+  std::string e = load_error({f});
+  EXPECT_THAT(e, ::testing::StartsWith(f + ":3:8"));
+  EXPECT_THAT(e, ::testing::HasSubstr("did you mean 'argv'?"));
+}
+
+TEST(Profile, MissingOrWrongVersion) {
+  TempDir d;
+  EXPECT_THAT(load_error({d.write("a.toml", "name = \"x\"\n")}), ::testing::HasSubstr("missing 'version = 1'"));
+  auto f = d.write("b.toml", "version = 2\n");
+  EXPECT_THAT(load_error({f}), ::testing::StartsWith(f + ":1:11: unsupported profile version"));
+}
+
+TEST(Profile, TypeErrorsHaveLocation) {
+  TempDir d;
+  auto f = d.write("p.toml", "version = 1\n[process]\nargv = \"/bin/true\"\n");
+  EXPECT_THAT(load_error({f}), ::testing::StartsWith(f + ":3:8: 'argv' must be an array of strings"));
+  auto g = d.write("q.toml", "version = 1\n[[namespace]]\nhostname = \"x\"\n");
+  EXPECT_THAT(load_error({g}), ::testing::HasSubstr("without 'type'"));
+  auto h = d.write("r.toml", "version = 1\n[[hooks.prestrat]]\npath = \"/bin/true\"\n");
+  std::string e = load_error({h});
+  EXPECT_THAT(e, ::testing::HasSubstr("unknown hook stage 'prestrat'"));
+  EXPECT_THAT(e, ::testing::HasSubstr("did you mean 'prestart'?"));
+  auto i = d.write("s.toml", "version = 1\n[[hooks.poststop]]\npath = \"relative\"\n");
+  EXPECT_THAT(load_error({i}), ::testing::HasSubstr("absolute path"));
+}
+
+TEST(Profile, IncludeCycleIsAnError) {
+  TempDir d;
+  auto a = d.write("a.toml", "version = 1\ninclude = [\"b.toml\"]\n");
+  d.write("b.toml", "version = 1\ninclude = [\"a.toml\"]\n");
+  std::string e = load_error({a});
+  EXPECT_THAT(e, ::testing::HasSubstr("b.toml:2:12: include cycle"));
+  EXPECT_THAT(e, ::testing::HasSubstr("a.toml -> "));
+}
+
+TEST(Profile, IncludeDepthLimit) {
+  TempDir d;
+  for (int i = 0; i < 20; ++i)
+    d.write("p" + std::to_string(i) + ".toml",
+            "version = 1\ninclude = [\"p" + std::to_string(i + 1) + ".toml\"]\n");
+  d.write("p20.toml", "version = 1\n");
+  EXPECT_THAT(load_error({d.path() + "/p0.toml"}), ::testing::HasSubstr("deeper than 16"));
+  // 16 levels are fine.
+  TempDir ok;
+  for (int i = 0; i < 16; ++i)
+    ok.write("p" + std::to_string(i) + ".toml",
+             "version = 1\ninclude = [\"p" + std::to_string(i + 1) + ".toml\"]\n");
+  ok.write("p16.toml", "version = 1\nname = \"deep\"\n");
+  Profile p;
+  nsrig::load_profiles({ok.path() + "/p0.toml"}, p);
+  EXPECT_EQ(p.name, "deep");
+}
+
+TEST(Profile, IncludeIsRelativeToIncludingFile) {
+  TempDir d;
+  d.write("sub/base.toml", "version = 1\nname = \"from-sub\"\n");
+  d.write("sub/mid.toml", "version = 1\ninclude = [\"base.toml\"]\n");
+  auto top = d.write("top.toml", "version = 1\ninclude = [\"sub/mid.toml\"]\n");
+  Profile p;
+  nsrig::load_profiles({top}, p);
+  EXPECT_EQ(p.name, "from-sub");
+  auto missing = d.write("m.toml", "version = 1\ninclude = [\"nope.toml\"]\n");
+  std::string e = load_error({missing});
+  EXPECT_THAT(e, ::testing::StartsWith(missing + ":2:12: cannot read profile"));
+}
+
+TEST(Profile, MissingFile) {
+  EXPECT_THAT(load_error({"/nonexistent/x.toml"}), ::testing::HasSubstr("cannot read profile '/nonexistent/x.toml'"));
+}
+
+TEST(DidYouMean, PicksClosestWithinDistance) {
+  EXPECT_EQ(nsrig::did_you_mean("hostnme", {"hostname", "domainname"}), "; did you mean 'hostname'?");
+  EXPECT_EQ(nsrig::did_you_mean("zzzzzz", {"hostname"}), "");
+  EXPECT_EQ(nsrig::did_you_mean("x", {}), "");
+}
+
+}  // namespace

@@ -1,0 +1,130 @@
+// Plugin registry and ABI negotiation, against plugins built to be broken.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "error.hpp"
+#include "helpers.hpp"
+#include "registry.hpp"
+
+using nsrig::Error;
+using nsrig::Registry;
+using ::testing::HasSubstr;
+
+namespace {
+
+const std::string kBroken = NSRIG_BROKEN_PLUGIN_DIR;
+
+std::string refusal(Registry &r, const std::string &file) {
+  try {
+    r.load_file(file);
+  } catch (const Error &e) {
+    return e.what();
+  }
+  ADD_FAILURE() << file << " was not refused";
+  return "";
+}
+
+TEST(Registry, LoadsInTreePluginsByName) {
+  Registry r({NSRIG_PLUGIN_DIR});
+  for (const char *n : {"user", "pid", "mnt", "net", "uts", "ipc"}) {
+    const auto &p = r.load(n);
+    EXPECT_EQ(p.name(), n);
+    EXPECT_EQ(p.desc.abi_version, 1u);
+    EXPECT_NE(p.desc.clone_flag, 0u);
+    EXPECT_NE(p.desc.on_configure, nullptr);
+  }
+  EXPECT_EQ(&r.load("uts"), &r.load("uts"));  // loaded once
+  EXPECT_EQ(r.load("ipc").after, std::vector<std::string>{"mnt"});
+}
+
+TEST(Registry, SearchOrderAndMissingPlugin) {
+  Registry r({"/nonexistent", NSRIG_TEST_PLUGIN_DIR, NSRIG_PLUGIN_DIR});
+  EXPECT_THAT(r.load("probe").path, HasSubstr(NSRIG_TEST_PLUGIN_DIR));
+  try {
+    r.load("nope");
+    FAIL();
+  } catch (const Error &e) {
+    EXPECT_THAT(e.what(), HasSubstr("no plugin named 'nope'"));
+    EXPECT_THAT(e.what(), HasSubstr("/nonexistent"));
+  }
+}
+
+TEST(Registry, DefaultDirsOrder) {
+  setenv("NSRIG_PLUGIN_PATH", "/a:/b", 1);
+  auto dirs = Registry::default_dirs({"/cli"});
+  unsetenv("NSRIG_PLUGIN_PATH");
+  ASSERT_GE(dirs.size(), 4u);
+  EXPECT_EQ(dirs[0], "/cli");
+  EXPECT_EQ(dirs[1], "/a");
+  EXPECT_EQ(dirs[2], "/b");
+}
+
+TEST(Registry, RefusesNoEntryPoint) {
+  Registry r({});
+  EXPECT_THAT(refusal(r, kBroken + "/broken_noentry.so"), HasSubstr("no entry point 'nsrig_plugin_entry'"));
+}
+
+TEST(Registry, RefusesWhenVersionNotSpoken) {
+  Registry r({});
+  EXPECT_THAT(refusal(r, kBroken + "/broken_refuses.so"), HasSubstr("does not speak ABI version 1"));
+  EXPECT_THAT(refusal(r, kBroken + "/broken_newer.so"), HasSubstr("answers with ABI version 99"));
+}
+
+TEST(Registry, RefusesSmallDescriptor) {
+  Registry r({});
+  EXPECT_THAT(refusal(r, kBroken + "/broken_small.so"), HasSubstr("struct_size is 8 bytes"));
+}
+
+TEST(Registry, OldSmallerDescriptorLoadsWithLaterMembersIgnored) {
+  Registry r({});
+  const auto &p = r.load_file(kBroken + "/broken_oldsize.so");
+  EXPECT_EQ(p.name(), "small");
+  // The plugin's struct ends before on_configure; its garbage there must not be read.
+  EXPECT_EQ(p.desc.on_configure, nullptr);
+  EXPECT_EQ(p.desc.destroy, nullptr);
+}
+
+TEST(Registry, RefusesDuplicateNameAndCloneFlag) {
+  Registry r({});
+  r.load_file(std::string(NSRIG_TEST_PLUGIN_DIR) + "/probe.so");
+  std::string e = refusal(r, kBroken + "/broken_dupname.so");
+  EXPECT_THAT(e, HasSubstr("a plugin named 'probe' is already loaded from"));
+  r.load_file(std::string(NSRIG_PLUGIN_DIR) + "/uts.so");
+  e = refusal(r, kBroken + "/broken_dupflag.so");
+  EXPECT_THAT(e, HasSubstr("CLONE_NEWUTS is already owned by plugin 'uts'"));
+}
+
+TEST(Registry, DlopenFailureShowsDlerror) {
+  nsrig::test::TempDir d;
+  auto f = d.write("garbage.so", "this is not an ELF file");
+  Registry r({});
+  std::string e = refusal(r, f);
+  EXPECT_THAT(e, HasSubstr(f));
+  EXPECT_THAT(e, HasSubstr("dlopen failed: " + f + ": file too short"));  // dlerror()'s own words
+  EXPECT_THAT(e, ::testing::Not(HasSubstr("boost::")));
+}
+
+TEST(Registry, AsRootRefusesWritableOrForeignFiles) {
+  if (geteuid() != 0) GTEST_SKIP() << "the ownership check only applies when nsrig runs as root";
+  nsrig::test::TempDir d;
+  chmod(d.path().c_str(), 0755);
+  auto f = d.path() + "/uts.so";
+  std::filesystem::copy_file(std::string(NSRIG_PLUGIN_DIR) + "/uts.so", f);
+  chmod(f.c_str(), 0664);
+  Registry r({});
+  EXPECT_THAT(refusal(r, f), HasSubstr("writable by group or others"));
+  chmod(f.c_str(), 0644);
+  ASSERT_EQ(chown(f.c_str(), 65534, 65534), 0);
+  EXPECT_THAT(refusal(r, f), HasSubstr("owned by uid 65534"));
+  ASSERT_EQ(chown(f.c_str(), 0, 0), 0);
+  chmod(d.path().c_str(), 0777);
+  EXPECT_THAT(refusal(r, f), HasSubstr("writable by group or others"));
+  chmod(d.path().c_str(), 0755);
+  EXPECT_EQ(r.load_file(f).name(), "uts");
+}
+
+}  // namespace
