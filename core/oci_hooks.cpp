@@ -82,10 +82,12 @@ std::string oci_state(const Instance &inst, const char *status, pid_t pid) {
   return j.dump();
 }
 
-std::string run_command_hooks(const Instance &inst, const char *stage, const std::string &state_json) {
+std::string run_command_hooks(const Instance &inst, const char *stage, const char *status, pid_t pid) {
+  std::string json;  // built only when the stage has hooks: this is on the spawn path
   for (const auto &h : inst.profile.hooks) {
     if (h.stage != stage) continue;
-    std::string err = run_one(h, state_json);
+    if (json.empty()) json = oci_state(inst, status, pid);
+    std::string err = run_one(h, json);
     if (!err.empty()) return err;
   }
   return "";

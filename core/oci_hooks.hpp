@@ -14,11 +14,12 @@ namespace nsrig {
 std::string oci_state(const Instance &inst, const char *status, pid_t pid);
 
 /**
- * Runs each hook of `stage`, in profile order, with `state_json` on stdin,
+ * Runs each hook of `stage`, in profile order, with oci_state(inst, status,
+ * pid) on stdin,
  * honouring timeout_ms (SIGKILL when it passes). Returns "" when all exited
  * 0, else the first failure ("hook /x (file:3:1) exited with status 2"),
  * after which later hooks of the stage are not run.
  */
-std::string run_command_hooks(const Instance &inst, const char *stage, const std::string &state_json);
+std::string run_command_hooks(const Instance &inst, const char *stage, const char *status, pid_t pid);
 
 }  // namespace nsrig

@@ -93,7 +93,7 @@ namespace {
     if (auto hook = s->plugin->desc.on_child_setup; hook && hook(&s->ctx, s->state) != NSRIG_OK)
       child_fail(inst.sync_fd, kExitOwnError, inst.hook_error(*s, "on_child_setup"));
   for (const char *stage : {"createContainer", "startContainer"}) {
-    std::string err = run_command_hooks(inst, stage, oci_state(inst, "created", getpid()));
+    std::string err = run_command_hooks(inst, stage, "created", getpid());
     if (!err.empty()) child_fail(inst.sync_fd, kExitOwnError, err);
   }
   if (Slot *s = plan.exec_slot) {
@@ -130,7 +130,7 @@ void teardown(Instance &inst) {
     s.error.clear();
     if (s.plugin->desc.on_teardown(&s.ctx, s.state) != NSRIG_OK) log::warning(inst.hook_error(s, "on_teardown"));
   }
-  std::string err = run_command_hooks(inst, "poststop", oci_state(inst, "stopped", 0));
+  std::string err = run_command_hooks(inst, "poststop", "stopped", 0);
   if (!err.empty()) log::warning(err);
 }
 
@@ -224,7 +224,7 @@ int run(Instance &inst, const Plan &plan, Timings *timings) {
     if (auto hook = s->plugin->desc.on_parent_after_clone; hook && hook(&s->ctx, s->state) != NSRIG_OK)
       throw abort_run(inst.hook_error(*s, "on_parent_after_clone"), kExitOwnError);
   for (const char *stage : {"prestart", "createRuntime"}) {
-    std::string err = run_command_hooks(inst, stage, oci_state(inst, "created", inst.child_pid));
+    std::string err = run_command_hooks(inst, stage, "created", inst.child_pid);
     if (!err.empty()) throw abort_run(err, kExitOwnError);
   }
   clock.mark("parent_after_clone");
@@ -246,7 +246,7 @@ int run(Instance &inst, const Plan &plan, Timings *timings) {
   for (auto &s : inst.slots)
     if (auto hook = s->plugin->desc.on_post_start; hook && hook(&s->ctx, s->state) != NSRIG_OK)
       throw abort_run(inst.hook_error(*s, "on_post_start"), kExitOwnError);
-  if (std::string err = run_command_hooks(inst, "poststart", oci_state(inst, "running", inst.child_pid)); !err.empty())
+  if (std::string err = run_command_hooks(inst, "poststart", "running", inst.child_pid); !err.empty())
     log::warning(err);  // OCI: a poststart failure is logged, the container keeps running
   clock.mark("post_start");
 
