@@ -2,7 +2,9 @@
 
 #include <linux/sched.h>
 #include <signal.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -146,14 +148,33 @@ int pidfd_signal(int pidfd, int sig) { return static_cast<int>(syscall(SYS_pidfd
 struct RunGuard {
   sigset_t old{};
   int fds[2] = {-1, -1};
+  int sigfd = -1;
   Instance *inst;
   ~RunGuard() {
-    for (int fd : fds)
+    for (int fd : {fds[0], fds[1], sigfd})
       if (fd >= 0) close(fd);
     if (inst->child_pidfd >= 0) close(inst->child_pidfd), inst->child_pidfd = -1;
     sigprocmask(SIG_SETMASK, &old, nullptr);
   }
 };
+
+// Waits until `fd` is readable. Signals of the blocked set arrive on `sigfd`:
+// SIGCHLD is skipped (hook programs end too); any other is returned (> 0).
+int wait_readable(int fd, int sigfd) {
+  for (;;) {
+    pollfd p[2] = {{fd, POLLIN, 0}, {sigfd, POLLIN, 0}};
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    if (p[1].revents) {
+      signalfd_siginfo si{};
+      if (read(sigfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si) && si.ssi_signo != SIGCHLD)
+        return static_cast<int>(si.ssi_signo);
+    }
+    if (p[0].revents) return 0;
+  }
+}
 
 }  // namespace
 
@@ -176,6 +197,8 @@ int run(Instance &inst, const Plan &plan, Timings *timings) {
   sigaddset(&set, SIGCHLD);
   for (int s : kForwarded) sigaddset(&set, s);
   sigprocmask(SIG_BLOCK, &set, &guard.old);
+  guard.sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+  if (guard.sigfd < 0) throw Error(errno_text("signalfd"));
 
   // Kills and reaps the child, tears down, and reports `msg`.
   auto abort_run = [&](const std::string &msg, int code) -> Error {
@@ -230,6 +253,11 @@ int run(Instance &inst, const Plan &plan, Timings *timings) {
   clock.mark("parent_after_clone");
 
   if (send(guard.fds[0], "g", 1, MSG_NOSIGNAL) != 1) throw abort_run(errno_text("sync socket: send"), kExitOwnError);
+  // A signal while the child sets up (a hung plugin, Ctrl-C) stops the run.
+  if (int sig = wait_readable(guard.fds[0], guard.sigfd); sig > 0)
+    throw abort_run("interrupted by signal " + std::to_string(sig) + " (" + strsignal(sig) +
+                        ") while the instance was being set up; nothing is left running",
+                    128 + sig);
   Failure f{};
   ssize_t n;
   while ((n = recv(guard.fds[0], &f, sizeof f - 1, 0)) < 0 && errno == EINTR) {
@@ -250,16 +278,17 @@ int run(Instance &inst, const Plan &plan, Timings *timings) {
     log::warning(err);  // OCI: a poststart failure is logged, the container keeps running
   clock.mark("post_start");
 
+  // The child's pidfd becomes readable when it exits; meanwhile forward signals.
   int status = 0;
   for (;;) {
-    siginfo_t si{};
-    int sig = sigwaitinfo(&set, &si);
-    if (sig == SIGCHLD) {
-      if (waitpid(inst.child_pid, &status, WNOHANG) == inst.child_pid) break;
-    } else if (sig > 0) {
+    int sig = wait_readable(inst.child_pidfd, guard.sigfd);
+    if (sig > 0) {
       log::debug("forwarding signal " + std::to_string(sig) + " to pid " + std::to_string(inst.child_pid));
       pidfd_signal(inst.child_pidfd, sig);
+      continue;
     }
+    if (waitpid(inst.child_pid, &status, 0) == inst.child_pid) break;
+    if (errno != EINTR) throw abort_run(errno_text("waitpid(" + std::to_string(inst.child_pid) + ")"), kExitOwnError);
   }
   clock.mark("wait");
   teardown(inst);

@@ -128,6 +128,20 @@ TEST(Run, SigtermToNsrigReachesThePayload) {
   EXPECT_THAT(c.out(), HasSubstr("got-term"));
 }
 
+TEST(Run, SignalDuringSetupStopsTheRunAndTearsDown) {
+  REQUIRE_ROOT();
+  TempDir d;
+  std::string marker = d.path() + "/marker";
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"pid\"\n[[namespace]]\ntype = \"probe\"\n"
+                             "hang = true\nmarker = \"" + marker + "\"\n");
+  Child c(nsrig_argv({"run", "-p", p, "--", "true"}));
+  ASSERT_TRUE(c.wait_for_line("hanging")) << c.out();
+  ASSERT_TRUE(std::filesystem::exists(marker));
+  kill(c.pid(), SIGTERM);
+  EXPECT_EQ(c.wait(), 128 + SIGTERM);
+  EXPECT_FALSE(std::filesystem::exists(marker)) << "teardown did not run";
+}
+
 TEST(Run, ExitStatuses) {
   REQUIRE_ROOT();
   EXPECT_EQ(run_nsrig({"run", "-p", kMinimal, "--", "true"}).exit_code, 0);

@@ -3,7 +3,9 @@
 //   throw   = true   fail by throwing a non-std::exception (the helper must still stop it)
 //   marker  = "/path" prepare creates the file, teardown removes it (side effects are undone)
 //   sleeper = "tag"  child_setup starts a background `sleep 1000` with that tag in its argv
+//   hang    = true   child_setup prints "hanging" to stdout and then blocks forever
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <nsrig/plugin.hpp>
@@ -17,7 +19,7 @@ struct Probe {
   static constexpr uint64_t clone_flag = 0;
 
   std::string fail_in, marker, sleeper;
-  bool throws = false;
+  bool throws = false, hang = false;
 
   void maybe_fail(nsrig::Context &c, const std::string &phase) {
     if (fail_in != phase) return;
@@ -30,6 +32,7 @@ struct Probe {
     throws = c.boolean_or("throw", false);
     marker = c.string_or("marker", "");
     sleeper = c.string_or("sleeper", "");
+    hang = c.boolean_or("hang", false);
     maybe_fail(c, "configure");
   }
   void prepare(nsrig::Context &c) {
@@ -50,6 +53,10 @@ struct Probe {
       _exit(127);
     }
     maybe_fail(c, "child_setup");
+    if (hang) {
+      nsrig::check(write(1, "hanging\n", 8), "write");
+      for (;;) pause();
+    }
   }
   void post_start(nsrig::Context &c) { maybe_fail(c, "post_start"); }
   void teardown(nsrig::Context &c) {
