@@ -1,6 +1,7 @@
 #include "instance.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -134,11 +135,22 @@ int32_t h_exec_payload(nsrig_ctx *ctx) {
   exec_payload(*ctx->inst);
 }
 
+int32_t h_state_dir(nsrig_ctx *ctx, const char **out) {
+  if (!out) return NSRIG_ERR_INVALID;
+  try {
+    *out = ctx->inst->state_dir().c_str();
+    return NSRIG_OK;
+  } catch (const Error &e) {
+    slot_of(ctx).error = e.what();
+    return NSRIG_ERR;
+  }
+}
+
 const nsrig_host_api kHostApi = {
     sizeof(nsrig_host_api), NSRIG_ABI_VERSION, h_log,         h_set_error,   h_config_error,
     h_config_kind,          h_config_string,   h_config_int,  h_config_bool, h_config_size,
     h_config_key,           h_child_pid,       h_child_pidfd, h_clone_flags, h_has_plugin,
-    h_instance_id,          h_spawn_payload,   h_exec_payload,
+    h_instance_id,          h_spawn_payload,   h_exec_payload, h_state_dir,
 };
 
 // Walks the plugin's table; the first value no getter read is an unknown key.
@@ -213,6 +225,29 @@ Instance::Instance(Profile &p, Registry &registry, const std::vector<std::string
 Instance::~Instance() {
   for (auto &s : slots)
     if (s->configured && s->plugin->desc.destroy) s->plugin->desc.destroy(s->state);
+}
+
+std::string state_base() {
+  if (geteuid() == 0) return "/run/nsrig";
+  if (const char *x = std::getenv("XDG_RUNTIME_DIR"); x && *x) return std::string(x) + "/nsrig";
+  return "/tmp/nsrig-" + std::to_string(geteuid());
+}
+
+const std::string &Instance::state_dir() {
+  if (!state_dir_.empty()) return state_dir_;
+  std::string base = state_base();
+  std::string dir = base + "/" + id;
+  for (const std::string &d : {base, dir})
+    if (mkdir(d.c_str(), 0700) != 0 && errno != EEXIST)
+      throw Error(errno_text("mkdir('" + d + "')") + "; nsrig keeps per-instance files there");
+  state_dir_ = dir;
+  return state_dir_;
+}
+
+void Instance::remove_state_dir_if_empty() {
+  if (state_dir_.empty()) return;
+  if (rmdir(state_dir_.c_str()) != 0 && errno != ENOENT)
+    log::warning(errno_text("rmdir('" + state_dir_ + "')") + " (left by a plugin's teardown)");
 }
 
 Slot *Instance::find(const std::string &name) const {

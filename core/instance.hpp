@@ -74,6 +74,14 @@ class Instance {
   void configure();
 
   Slot *find(const std::string &name) const;
+
+  /**
+   * The state directory (see host_api state_dir), created 0700 with its
+   * parents on first use. Throws nsrig::Error naming the path and errno.
+   */
+  const std::string &state_dir();
+  /** Removes the state directory if it was created and is empty now. */
+  void remove_state_dir_if_empty();
   /** "plugin 'uts' failed in on_child_setup: <message>", or the located config message. */
   std::string hook_error(const Slot &s, const char *hook) const;
 
@@ -88,7 +96,13 @@ class Instance {
   int child_pidfd = -1;
   int sync_fd = -1;            ///< child side: the sync socket (close-on-exec)
   bool in_child_exec = false;  ///< spawn_payload is allowed
+
+ private:
+  std::string state_dir_;  ///< empty until state_dir() was called
 };
+
+/** Base of all state directories: /run/nsrig as root, $XDG_RUNTIME_DIR/nsrig otherwise. */
+std::string state_base();
 
 /** A fresh random instance id: 12 hex digits. */
 std::string make_instance_id();

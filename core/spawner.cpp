@@ -132,6 +132,7 @@ void teardown(Instance &inst) {
     s.error.clear();
     if (s.plugin->desc.on_teardown(&s.ctx, s.state) != NSRIG_OK) log::warning(inst.hook_error(s, "on_teardown"));
   }
+  inst.remove_state_dir_if_empty();
   std::string err = run_command_hooks(inst, "poststop", "stopped", 0);
   if (!err.empty()) log::warning(err);
 }

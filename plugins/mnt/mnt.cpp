@@ -1,71 +1,137 @@
-// mnt: a new mount namespace. Before anything is mounted, propagation of the
-// whole tree is made private (or slave), so no mount made here reaches the
-// host (mount_namespaces(7), "Shared subtrees"; systemd makes / shared). Then
-// the profile's `mounts` are made in order. With a new PID namespace, /proc
-// is mounted fresh so that ps inside shows only the instance (proc(5)).
+// mnt: a new mount namespace, and optionally a root filesystem of its own.
+//
+// Order in the child (mount_namespaces(7), pivot_root(2)):
+//  1. propagation of the whole tree made private (or slave) before anything
+//     is mounted, so no mount made here reaches the host (systemd makes /
+//     shared);
+//  2. the new root: an overlay built by the parent as a detached mount and
+//     moved into place here (see mnt::make_overlay for why), or a directory
+//     bind-mounted onto itself, so that it is a mount point; `readonly`
+//     applied recursively;
+//  3. /dev (minimal or the host's), a fresh /proc (automatic with a pid
+//     namespace or a root: ps then shows only the instance), /sys;
+//  4. the profile's `mounts` in order, each target resolved inside the root
+//     without leaving it (openat2 RESOLVE_BENEATH);
+//  5. masked and read-only paths (OCI meaning);
+//  6. pivot_root into the new root and a lazy unmount of the old one.
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <nsrig/plugin.hpp>
-#include <vector>
+
+#include "mounts.hpp"
 
 namespace {
 
-struct Mount {
-  std::string type, source, target, data;
-  bool readonly = false;
-};
+// crun's defaults (OCI runtime spec config-linux.md, maskedPaths / readonlyPaths).
+const std::vector<std::string> kMasked = {"/proc/acpi",        "/proc/kcore",       "/proc/keys",
+                                          "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                                          "/proc/sched_debug", "/proc/scsi",        "/sys/firmware",
+                                          "/sys/devices/virtual/powercap"};
+const std::vector<std::string> kReadonly = {"/proc/asound", "/proc/bus",  "/proc/fs",
+                                            "/proc/irq",    "/proc/sys",  "/proc/sysrq-trigger"};
 
-std::string describe(const Mount &m, unsigned long flags) {
-  return "mount('" + (m.source.empty() ? m.type : m.source) + "' on '" + m.target + "', type " + m.type +
-         ", flags 0x" + [&] {
-           char b[16];
-           std::snprintf(b, sizeof b, "%lx", flags);
-           return std::string(b);
-         }() + (m.data.empty() ? "" : ", '" + m.data + "'") + ")";
-}
-
-// Flags the kernel locks on mounts inherited into a user namespace; a
-// read-only remount must keep them or it fails with EPERM (mount(2), EPERM).
-unsigned long locked_flags(const std::string &path) {
-  struct statvfs sv {};
-  if (statvfs(path.c_str(), &sv) != 0) return 0;
-  unsigned long f = 0;
-  if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
-  if (sv.f_flag & ST_NODEV) f |= MS_NODEV;
-  if (sv.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
-  if (sv.f_flag & ST_NOATIME) f |= MS_NOATIME;
-  if (sv.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
-  if (sv.f_flag & ST_RELATIME) f |= MS_RELATIME;
-  return f;
-}
-
-void do_mount(const Mount &m) {
-  unsigned long flags = 0;
-  if (m.type == "bind") {
-    flags = MS_BIND | MS_REC;
-    nsrig::check(mount(m.source.c_str(), m.target.c_str(), nullptr, flags, nullptr), describe(m, flags));
-    if (m.readonly) {
-      unsigned long ro = MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(m.target);
-      nsrig::check(mount(nullptr, m.target.c_str(), nullptr, ro, nullptr), describe(m, ro) + " (read-only remount)");
-    }
-    return;
+std::vector<std::string> strings(nsrig::Context &c, const std::string &key) {
+  std::vector<std::string> out;
+  size_t n = c.size(key);
+  for (size_t i = 0; i < n; ++i) {
+    std::string at = key + "[" + std::to_string(i) + "]";
+    auto v = c.string(at);
+    if (!v) c.fail_at(at, "must be a string");
+    out.push_back(*v);
   }
-  flags = MS_NOSUID | MS_NODEV | (m.type == "proc" ? MS_NOEXEC : 0) | (m.readonly ? MS_RDONLY : 0);
-  nsrig::check(mount(m.type.c_str(), m.target.c_str(), m.type.c_str(), flags, m.data.empty() ? nullptr : m.data.c_str()),
-               describe(m, flags));
+  return out;
+}
+
+void need_absolute(nsrig::Context &c, const std::string &key, const std::string &v) {
+  if (!v.starts_with("/")) c.fail_at(key, "must be an absolute path, e.g. \"/srv/data\"");
+  if (v.find_first_of(",:") != std::string::npos && key.find("lower") != std::string::npos)
+    c.fail_at(key, "must not contain ',' or ':' (overlay option separators)");
+}
+
+void need_existing(nsrig::Context &c, const std::string &key, const std::string &v, bool dir) {
+  struct stat st {};
+  if (stat(v.c_str(), &st) != 0) c.fail_at(key, "'" + v + "' does not exist on the host");
+  if (dir && !S_ISDIR(st.st_mode)) c.fail_at(key, "'" + v + "' is not a directory");
+}
+
+mnt::Mount read_mount(nsrig::Context &c, const std::string &at) {
+  mnt::Mount m;
+  m.type = c.string_or(at + ".type", "");
+  static const std::vector<std::string> types = {"proc", "sysfs", "tmpfs", "bind", "rbind", "devpts", "mqueue", "overlay"};
+  if (std::find(types.begin(), types.end(), m.type) == types.end())
+    c.fail_at(at + ".type", "must be one of proc, sysfs, tmpfs, bind, rbind, devpts, mqueue, overlay");
+  m.target = c.string_or(at + ".target", "");
+  need_absolute(c, at + ".target", m.target);
+  m.create = c.boolean_or(at + ".create", false);
+  bool ro = c.boolean_or(at + ".readonly", false);
+  bool is_bind = m.type == "bind" || m.type == "rbind";
+  // Kernel names for the usual flags; safe defaults except on binds, which keep the source's.
+  bool nosuid = c.boolean_or(at + ".nosuid", !is_bind), nodev = c.boolean_or(at + ".nodev", !is_bind);
+  bool noexec = c.boolean_or(at + ".noexec", m.type == "proc" || m.type == "sysfs");
+  m.flags = (ro ? MS_RDONLY : 0) | (nosuid ? MS_NOSUID : 0) | (nodev ? MS_NODEV : 0) | (noexec ? MS_NOEXEC : 0);
+  if (is_bind) {
+    m.source = c.string_or(at + ".source", "");
+    need_absolute(c, at + ".source", m.source);
+    need_existing(c, at + ".source", m.source, false);
+  } else if (m.type == "tmpfs") {
+    if (auto size = c.integer(at + ".size")) {
+      if (*size <= 0) c.fail_at(at + ".size", "must be a positive number of bytes");
+      m.data = "size=" + std::to_string(*size);
+    }
+    if (auto mode = c.integer(at + ".mode")) {
+      if (*mode < 0 || *mode > 07777) c.fail_at(at + ".mode", "must be a file mode such as 0o1777");
+      char b[16];
+      std::snprintf(b, sizeof b, "%llo", static_cast<long long>(*mode));
+      m.data += (m.data.empty() ? "mode=" : ",mode=") + std::string(b);
+    }
+  } else if (m.type == "devpts") {
+    m.data = "newinstance,ptmxmode=0666,mode=0620";
+  } else if (m.type == "overlay") {
+    m.lower = strings(c, at + ".lower");
+    if (m.lower.empty()) c.fail_at(at + ".lower", "needs at least one lower directory");
+    for (size_t i = 0; i < m.lower.size(); ++i) {
+      need_absolute(c, at + ".lower[" + std::to_string(i) + "]", m.lower[i]);
+      need_existing(c, at + ".lower[" + std::to_string(i) + "]", m.lower[i], true);
+    }
+    m.upper = c.string_or(at + ".upper", "");
+    m.work = c.string_or(at + ".work", "");
+    if (m.upper.empty() != m.work.empty()) c.fail_at(at, "give both 'upper' and 'work', or neither (read-only)");
+    if (m.upper.empty() && m.lower.size() < 2) c.fail_at(at + ".lower", "a read-only overlay needs two lower dirs or more");
+    if (!m.upper.empty()) {
+      need_existing(c, at + ".upper", m.upper, true);
+      need_existing(c, at + ".work", m.work, true);
+    }
+  }
+  return m;
 }
 
 struct Mnt {
   static constexpr const char *name = "mnt";
-  static constexpr const char *version = "1.0.0";
-  static constexpr const char *description = "mount namespace: private propagation, proc/tmpfs/bind mounts";
+  static constexpr const char *version = "1.1.0";
+  static constexpr const char *description = "mount namespace: own root (overlay or dir), /dev, /proc, mounts";
   static constexpr uint64_t clone_flag = CLONE_NEWNS;
 
-  std::vector<Mount> mounts;
   unsigned long propagation = MS_PRIVATE;
+  std::string root_dir;                  // root = "/dir"
+  std::vector<std::string> overlay_lower;  // root = { overlay = { lower = [...] } }
+  bool keep = false, readonly = false, use_chroot = false, proc = false, sys = false;
+  std::string dev;  // minimal | host | none
+  std::vector<mnt::Mount> mounts;
+  std::vector<std::string> masked, ro_paths;
+  std::string overlay_dir;  // <state dir>/mnt-root, made in prepare: the overlay's mount point
+  int overlay_fd = -1;      // detached overlay mount, made in prepare, attached in the child
+
+  ~Mnt() {
+    if (overlay_fd >= 0) close(overlay_fd);
+  }
+
+  bool has_root() const { return !root_dir.empty() || !overlay_lower.empty(); }
 
   void configure(nsrig::Context &c) {
     std::string prop = c.string_or("propagation", "private");
@@ -73,46 +139,108 @@ struct Mnt {
       propagation = MS_SLAVE;
     else if (prop != "private")
       c.fail_at("propagation", "must be \"private\" or \"slave\"; \"shared\" would leak mounts to the host");
-    size_t n = c.size("mounts");
-    bool has_proc = false;
-    for (size_t i = 0; i < n; ++i) {
-      std::string at = "mounts[" + std::to_string(i) + "]";
-      Mount m;
-      m.type = c.string_or(at + ".type", "");
-      m.target = c.string_or(at + ".target", "");
-      m.readonly = c.boolean_or(at + ".readonly", false);
-      if (m.type != "proc" && m.type != "tmpfs" && m.type != "bind")
-        c.fail_at(at + ".type", "must be \"proc\", \"tmpfs\" or \"bind\"");
-      if (!m.target.starts_with("/")) c.fail_at(at + ".target", "must be an absolute path, e.g. \"/tmp\"");
-      if (m.type == "bind") {
-        m.source = c.string_or(at + ".source", "");
-        if (!m.source.starts_with("/")) c.fail_at(at + ".source", "a bind mount needs an absolute 'source'");
-        struct stat st {};
-        if (stat(m.source.c_str(), &st) != 0) c.fail_at(at + ".source", "'" + m.source + "' does not exist");
+    int kind = c.kind("root");
+    if (kind == NSRIG_CFG_STRING) {
+      root_dir = *c.string("root");
+      need_absolute(c, "root", root_dir);
+      need_existing(c, "root", root_dir, true);
+    } else if (kind == NSRIG_CFG_TABLE) {
+      if (c.kind("root.overlay") != NSRIG_CFG_TABLE)
+        c.fail_at("root", "must be a directory path or { overlay = { lower = [\"/\"] } }");
+      overlay_lower = strings(c, "root.overlay.lower");
+      if (overlay_lower.empty()) c.fail_at("root.overlay.lower", "needs at least one directory, e.g. [\"/\"]");
+      for (size_t i = 0; i < overlay_lower.size(); ++i) {
+        std::string at = "root.overlay.lower[" + std::to_string(i) + "]";
+        need_absolute(c, at, overlay_lower[i]);
+        need_existing(c, at, overlay_lower[i], true);
       }
-      if (m.type == "tmpfs") {
-        if (auto size = c.integer(at + ".size")) {
-          if (*size <= 0) c.fail_at(at + ".size", "must be a positive number of bytes");
-          m.data = "size=" + std::to_string(*size);
-        }
-        if (auto mode = c.integer(at + ".mode")) {
-          if (*mode < 0 || *mode > 07777) c.fail_at(at + ".mode", "must be a file mode such as 0o1777");
-          char b[16];
-          std::snprintf(b, sizeof b, "%llo", static_cast<long long>(*mode));
-          m.data += (m.data.empty() ? "mode=" : ",mode=") + std::string(b);
-        }
-      }
-      has_proc |= m.type == "proc" && m.target == "/proc";
-      mounts.push_back(std::move(m));
+      keep = c.boolean_or("root.overlay.keep", false);
+    } else if (kind != NSRIG_CFG_NONE) {
+      c.fail_at("root", "must be a directory path or { overlay = { lower = [\"/\"] } }");
     }
-    if (c.boolean_or("proc", true) && (c.clone_flags() & CLONE_NEWPID) && !has_proc)
-      mounts.insert(mounts.begin(), Mount{"proc", "", "/proc", "", false});
+    readonly = c.boolean_or("readonly", false);
+    use_chroot = c.boolean_or("chroot", false);
+    if (use_chroot) c.warn("chroot = true: the host's root stays reachable from inside; use it only where pivot_root cannot work");
+    if ((readonly || use_chroot) && !has_root()) c.fail_at(readonly ? "readonly" : "chroot", "needs a 'root'");
+    dev = c.string_or("dev", has_root() ? "minimal" : "none");
+    if (dev != "minimal" && dev != "host" && dev != "none") c.fail_at("dev", "must be \"minimal\", \"host\" or \"none\"");
+    if (dev != "none" && !has_root()) c.fail_at("dev", "needs a 'root' (without one, /dev is the host's)");
+    proc = c.boolean_or("proc", true) && (has_root() || (c.clone_flags() & CLONE_NEWPID));
+    sys = c.boolean_or("sys", has_root());
+    size_t n = c.size("mounts");
+    for (size_t i = 0; i < n; ++i) mounts.push_back(read_mount(c, "mounts[" + std::to_string(i) + "]"));
+    for (auto &m : mounts) {
+      if (m.type == "proc" && m.target == "/proc") proc = false;  // the profile mounts it itself
+      if (m.type == "sysfs" && m.target == "/sys") sys = false;
+    }
+    masked = c.has("masked_paths") ? strings(c, "masked_paths") : has_root() ? kMasked : std::vector<std::string>{};
+    ro_paths = c.has("readonly_paths") ? strings(c, "readonly_paths") : has_root() ? kReadonly : std::vector<std::string>{};
   }
 
-  void child_setup(nsrig::Context &) {
+  // Host side: the overlay, built here as a detached mount (in no mount table),
+  // and the directory it is attached to inside the child's mount namespace.
+  // Its upper and work dirs live on a private tmpfs, or with keep = true in
+  // <state dir>/mnt-root/{upper,work}, which stay after the instance.
+  void prepare(nsrig::Context &c) {
+    if (overlay_lower.empty()) return;
+    overlay_dir = c.state_dir() + "/mnt-root";
+    nsrig::check(mkdir(overlay_dir.c_str(), 0755), "mkdir('" + overlay_dir + "')");
+    std::string upper_base;
+    if (keep) {
+      upper_base = overlay_dir + "/layer";
+      for (const std::string &d : {upper_base, upper_base + "/upper", upper_base + "/work"})
+        nsrig::check(mkdir(d.c_str(), 0755), "mkdir('" + d + "')");
+    }
+    overlay_fd = mnt::make_overlay(overlay_lower, upper_base);
+  }
+
+  void teardown(nsrig::Context &c) {
+    if (overlay_fd >= 0) close(overlay_fd), overlay_fd = -1;
+    if (overlay_dir.empty()) return;
+    if (keep) {
+      c.info("keeping the overlay's upper dir " + overlay_dir + "/layer/upper (keep = true)");
+      return;
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(overlay_dir, ec);
+    if (ec) throw std::runtime_error("remove '" + overlay_dir + "': " + ec.message());
+  }
+
+  void child_setup(nsrig::Context &c) {
     nsrig::check(mount(nullptr, "/", nullptr, MS_REC | propagation, nullptr),
-                 std::string("mount(NULL on '/', flags MS_REC|") + (propagation == MS_SLAVE ? "MS_SLAVE" : "MS_PRIVATE") + ")");
-    for (const auto &m : mounts) do_mount(m);
+                 mnt::describe("", "/", "", MS_REC | propagation, ""));
+    std::string root = "/";
+    if (overlay_fd >= 0) {
+      root = overlay_dir;
+      mnt::attach(overlay_fd, root);
+    } else if (!root_dir.empty()) {
+      root = root_dir;
+      nsrig::check(mount(root.c_str(), root.c_str(), nullptr, MS_BIND | MS_REC, nullptr),
+                   mnt::describe(root, root, "", MS_BIND | MS_REC, "") + " (making the root a mount point)");
+    }
+    if (readonly) mnt::make_readonly_recursive(root);
+    int root_fd = static_cast<int>(nsrig::check(open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "open('" + root + "')"));
+    struct Closer {
+      int fd;
+      ~Closer() { close(fd); }
+    } closer{root_fd};
+    if (dev == "minimal") mnt::setup_dev_minimal(root_fd, root);
+    if (dev == "host") mnt::mount_one(root_fd, root, mnt::Mount{"rbind", "/dev", "/dev", {}, "", "", "", 0, false});
+    if (proc)
+      mnt::mount_one(root_fd, root, mnt::Mount{"proc", "", "/proc", {}, "", "", "", MS_NOSUID | MS_NODEV | MS_NOEXEC, false});
+    if (sys) {
+      // sysfs shows the network devices of the mounter's net namespace; read-only unless that is private.
+      unsigned long f = MS_NOSUID | MS_NODEV | MS_NOEXEC | ((c.clone_flags() & CLONE_NEWNET) ? 0 : MS_RDONLY);
+      mnt::mount_one(root_fd, root, mnt::Mount{"sysfs", "", "/sys", {}, "", "", "", f, false});
+    }
+    for (const auto &m : mounts) mnt::mount_one(root_fd, root, m);
+    mnt::mask_paths(root_fd, root, masked);
+    mnt::readonly_paths(root_fd, root, ro_paths);
+    if (root == "/") return;
+    if (use_chroot)
+      mnt::chroot_into(root);
+    else
+      mnt::pivot_into(root);
   }
 };
 

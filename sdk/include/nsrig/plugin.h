@@ -169,6 +169,17 @@ typedef struct nsrig_host_api {
    * Returns NSRIG_ERR_INVALID when called from anywhere else.
    */
   int32_t (*exec_payload)(nsrig_ctx *ctx);
+
+  /**
+   * The instance's state directory on the host, for host-side files (an
+   * overlay's upper dir, a lease): /run/nsrig/<instance id> as root,
+   * $XDG_RUNTIME_DIR/nsrig/<instance id> otherwise (/tmp/nsrig-<uid>/<id>
+   * without XDG_RUNTIME_DIR). Created mode 0700 on the first call. *out is
+   * host-owned, valid until destroy. A plugin removes what it created there
+   * in on_teardown; the core removes the directory once it is empty after
+   * teardown. Returns NSRIG_OK or NSRIG_ERR (message set: mkdir failed).
+   */
+  int32_t (*state_dir)(nsrig_ctx *ctx, const char **out);
 } nsrig_host_api;
 
 /** Hook called in on_configure: validate, allocate *state (owned by the plugin). */

@@ -129,6 +129,13 @@ class Context {
     throw std::runtime_error("exec_payload is only allowed in on_child_exec");
   }
 
+  /** The instance's host-side state directory (created on first use); throws on failure. */
+  std::string state_dir() const {
+    const char *out = nullptr;
+    if (host_->state_dir(ctx_, &out) != NSRIG_OK) throw std::runtime_error("cannot create the state directory");
+    return out;
+  }
+
   nsrig_ctx *raw() const { return ctx_; }
   const nsrig_host_api *host() const { return host_; }
 
@@ -233,7 +240,7 @@ struct Adapter {
   extern "C" __attribute__((visibility("default"))) int32_t nsrig_plugin_entry(              \
       uint32_t host_abi_version, const nsrig_host_api *host, const nsrig_plugin_descriptor **out) { \
     if (host_abi_version < 1u || host == nullptr || out == nullptr) return NSRIG_ERR_ABI;   \
-    if (host->struct_size < offsetof(nsrig_host_api, exec_payload) + sizeof(void *))      \
+    if (host->struct_size < offsetof(nsrig_host_api, state_dir) + sizeof(void *))      \
       return NSRIG_ERR_ABI;                                                                  \
     ::nsrig::detail::g_host = host;                                                          \
     *out = ::nsrig::detail::Adapter<Class>::descriptor();                                    \

@@ -1,0 +1,330 @@
+#include "mounts.hpp"
+
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <linux/openat2.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace mnt {
+namespace {
+
+[[noreturn]] void fail(const std::string &what, int err, const std::string &hint = "") {
+  throw std::runtime_error(what + ": " + std::strerror(err) + (hint.empty() ? "" : " (" + hint + ")"));
+}
+
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) close(fd);
+  }
+  Fd(const Fd &) = delete;
+  Fd &operator=(const Fd &) = delete;
+};
+
+// Flags the kernel locks on mounts that a user namespace inherited; a remount
+// that drops them fails with EPERM (mount(2), EPERM), so they are kept.
+unsigned long locked_flags(const std::string &path) {
+  struct statvfs sv {};
+  if (statvfs(path.c_str(), &sv) != 0) return 0;
+  unsigned long f = 0;
+  if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
+  if (sv.f_flag & ST_NODEV) f |= MS_NODEV;
+  if (sv.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+  if (sv.f_flag & ST_NOATIME) f |= MS_NOATIME;
+  if (sv.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+  if (sv.f_flag & ST_RELATIME) f |= MS_RELATIME;
+  return f;
+}
+
+std::string hint_for(const std::string &type, int err) {
+  if (type == "overlay" && err == EINVAL)
+    return "overlay: upper and work dirs must be on one filesystem, and not on an overlay themselves";
+  if (err == ENOTDIR) return "a file cannot be mounted onto a directory, nor a directory onto a file";
+  if (err == ENODEV) return "this kernel has no '" + type + "' filesystem";
+  if (err == EPERM)
+    return "not allowed here: in a user namespace, filesystems like sysfs need their own namespace too";
+  return "";
+}
+
+void checked_mount(const char *source, const std::string &target_fd, const std::string &shown_target,
+                   const char *type, unsigned long flags, const std::string &data) {
+  if (mount(source, target_fd.c_str(), type, flags, data.empty() ? nullptr : data.c_str()) == 0) return;
+  int e = errno;
+  fail(describe(source ? source : "", shown_target, type ? type : "", flags, data), e, hint_for(type ? type : "", e));
+}
+
+// Without a new root (root_fd is the host's "/"), paths resolve as usual:
+// there is nothing to escape from, and host paths may use absolute symlinks.
+bool g_host_root = false;
+
+long openat2_beneath(int dirfd, const std::string &rel, uint64_t flags) {
+  open_how how{};
+  how.flags = flags | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_MAGICLINKS | (g_host_root ? RESOLVE_IN_ROOT : RESOLVE_BENEATH);
+  return syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof how);
+}
+
+// Re-opens `path` after something was mounted on it: an fd opened before
+// still names the covered mount, and a remount through it would hit that one.
+void remount_bind(int root_fd, const std::string &root, const std::string &path, unsigned long flags);
+
+}  // namespace
+
+std::string flags_text(unsigned long flags) {
+  static const struct {
+    unsigned long bit;
+    const char *name;
+  } names[] = {{MS_RDONLY, "rdonly"}, {MS_NOSUID, "nosuid"}, {MS_NODEV, "nodev"},     {MS_NOEXEC, "noexec"},
+               {MS_BIND, "bind"},     {MS_REC, "rec"},       {MS_REMOUNT, "remount"}, {MS_PRIVATE, "private"},
+               {MS_SLAVE, "slave"},   {MS_RELATIME, "relatime"}, {MS_NOATIME, "noatime"}};
+  std::string out;
+  for (auto &n : names)
+    if (flags & n.bit) out += (out.empty() ? "" : ",") + std::string(n.name);
+  return out.empty() ? "none" : out;
+}
+
+std::string describe(const std::string &source, const std::string &target, const std::string &type,
+                     unsigned long flags, const std::string &data) {
+  return "mount('" + (source.empty() ? type : source) + "' on '" + target + "', type " +
+         (type.empty() ? "none" : type) + ", flags " + flags_text(flags) + (data.empty() ? "" : ", '" + data + "'") +
+         ")";
+}
+
+std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+int open_beneath(int root_fd, const std::string &root, const std::string &path, bool create, bool file) {
+  g_host_root = root == "/";
+  std::string rel = path;
+  while (!rel.empty() && rel.front() == '/') rel.erase(0, 1);
+  if (rel.empty()) rel = ".";
+  long fd = openat2_beneath(root_fd, rel, O_PATH);
+  if (fd >= 0) return static_cast<int>(fd);
+  if (errno == EXDEV)
+    fail("'" + path + "' inside '" + root + "'", EXDEV,
+         "a symlink or '..' on the way leads out of the instance's root; refused. Name the real path inside the root");
+  if (errno != ENOENT || !create) fail("'" + path + "' inside '" + root + "'", errno, errno == ENOENT ? "add create = true to make it" : "");
+  // Make the missing components one by one, each resolved beneath the root.
+  size_t pos = 0;
+  while (pos < rel.size()) {
+    size_t next = rel.find('/', pos);
+    bool last = next == std::string::npos;
+    std::string prefix = rel.substr(0, last ? rel.size() : next);
+    std::string parent = pos == 0 ? "." : rel.substr(0, pos - 1);
+    std::string name = prefix.substr(pos);
+    if (!name.empty()) {
+      Fd dir(static_cast<int>(openat2_beneath(root_fd, parent, O_PATH | O_DIRECTORY)));
+      if (dir.fd < 0) fail("open '" + parent + "' inside '" + root + "'", errno);
+      if (last && file) {
+        int f = openat(dir.fd, name.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (f < 0 && errno != EEXIST) fail("create file '" + prefix + "' inside '" + root + "'", errno);
+        if (f >= 0) close(f);
+      } else if (mkdirat(dir.fd, name.c_str(), 0755) != 0 && errno != EEXIST) {
+        fail("mkdir '" + prefix + "' inside '" + root + "'", errno,
+             errno == EROFS ? "the root is read-only: create the mount point in the image" : "");
+      }
+    }
+    if (last) break;
+    pos = next + 1;
+  }
+  fd = openat2_beneath(root_fd, rel, O_PATH);
+  if (fd < 0) fail("'" + path + "' inside '" + root + "'", errno);
+  return static_cast<int>(fd);
+}
+
+void mount_one(int root_fd, const std::string &root, const Mount &m) {
+  bool is_bind = m.type == "bind" || m.type == "rbind";
+  bool file = false;
+  if (is_bind) {
+    struct stat st {};
+    if (stat(m.source.c_str(), &st) != 0) fail("bind source '" + m.source + "'", errno);
+    file = !S_ISDIR(st.st_mode);
+  }
+  Fd target(open_beneath(root_fd, root, m.target, m.create, file));
+  if (is_bind) {
+    struct stat tst {};
+    if (fstat(target.fd, &tst) == 0 && S_ISDIR(tst.st_mode) == file)
+      fail(describe(m.source, m.target, "", MS_BIND, ""), ENOTDIR,
+           std::string("source is a ") + (file ? "file" : "directory") + ", target is not: the kinds must match");
+    unsigned long f = MS_BIND | (m.type == "rbind" ? MS_REC : 0);
+    checked_mount(m.source.c_str(), fd_path(target.fd), m.target, nullptr, f, "");
+    if (m.flags) remount_bind(root_fd, root, m.target, m.flags);
+    return;
+  }
+  std::string data = m.data;
+  if (m.type == "overlay") {
+    std::string lower;
+    for (auto &l : m.lower) lower += (lower.empty() ? "" : ":") + l;
+    data = "lowerdir=" + lower + (m.upper.empty() ? "" : ",upperdir=" + m.upper + ",workdir=" + m.work);
+  }
+  checked_mount(m.type.c_str(), fd_path(target.fd), m.target, m.type.c_str(), m.flags, data);
+}
+
+void setup_dev_minimal(int root_fd, const std::string &root) {
+  Mount dev{"tmpfs", "", "/dev", {}, "", "", "mode=755,size=65536", MS_NOSUID | MS_NOEXEC, false};
+  mount_one(root_fd, root, dev);
+  for (const char *node : {"null", "zero", "full", "random", "urandom", "tty"}) {
+    Mount b{"bind", std::string("/dev/") + node, std::string("/dev/") + node, {}, "", "", "", 0, true};
+    mount_one(root_fd, root, b);
+  }
+  mount_one(root_fd, root,
+            Mount{"devpts", "", "/dev/pts", {}, "", "", "newinstance,ptmxmode=0666,mode=0620", MS_NOSUID | MS_NOEXEC, true});
+  mount_one(root_fd, root, Mount{"tmpfs", "", "/dev/shm", {}, "", "", "mode=1777", MS_NOSUID | MS_NODEV, true});
+  Fd devfd(open_beneath(root_fd, root, "/dev", false, false));
+  Fd dir(openat(devfd.fd, ".", O_DIRECTORY | O_CLOEXEC));  // O_PATH fds cannot be used for symlinkat on all kernels
+  if (dir.fd < 0) fail("open '" + root + "/dev'", errno);
+  if (mkdirat(dir.fd, "mqueue", 0755) != 0 && errno != EEXIST) fail("mkdir /dev/mqueue", errno);
+  const char *links[][2] = {{"pts/ptmx", "ptmx"},          {"/proc/self/fd", "fd"},
+                            {"/proc/self/fd/0", "stdin"},  {"/proc/self/fd/1", "stdout"},
+                            {"/proc/self/fd/2", "stderr"}, {"/proc/kcore", "core"}};
+  for (auto &l : links)
+    if (symlinkat(l[0], dir.fd, l[1]) != 0 && errno != EEXIST) fail(std::string("symlink /dev/") + l[1], errno);
+}
+
+void mask_paths(int root_fd, const std::string &root, const std::vector<std::string> &paths) {
+  g_host_root = root == "/";
+  for (const auto &p : paths) {
+    std::string rel = p.substr(p.find_first_not_of('/'));
+    long fd = openat2_beneath(root_fd, rel, O_PATH);
+    if (fd < 0) {
+      if (errno == ENOENT) continue;
+      fail("masked path '" + p + "'", errno);
+    }
+    Fd target(static_cast<int>(fd));
+    struct stat st {};
+    fstat(target.fd, &st);
+    if (S_ISDIR(st.st_mode))
+      checked_mount("tmpfs", fd_path(target.fd), p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "");
+    else
+      checked_mount("/dev/null", fd_path(target.fd), p, nullptr, MS_BIND, "");
+  }
+}
+
+void readonly_paths(int root_fd, const std::string &root, const std::vector<std::string> &paths) {
+  g_host_root = root == "/";
+  for (const auto &p : paths) {
+    std::string rel = p.substr(p.find_first_not_of('/'));
+    long fd = openat2_beneath(root_fd, rel, O_PATH);
+    if (fd < 0) {
+      if (errno == ENOENT) continue;
+      fail("read-only path '" + p + "'", errno);
+    }
+    Fd target(static_cast<int>(fd));
+    checked_mount(fd_path(target.fd).c_str(), fd_path(target.fd), p, nullptr, MS_BIND | MS_REC, "");
+    remount_bind(root_fd, root, p, MS_RDONLY);
+  }
+}
+
+namespace {
+void remount_bind(int root_fd, const std::string &root, const std::string &path, unsigned long flags) {
+  Fd now(open_beneath(root_fd, root, path, false, false));
+  unsigned long f = MS_BIND | MS_REMOUNT | flags | locked_flags(fd_path(now.fd));
+  checked_mount(nullptr, fd_path(now.fd), path, nullptr, f, "");
+}
+}  // namespace
+
+void make_readonly_recursive(const std::string &path) {
+  mount_attr attr{};
+  attr.attr_set = MOUNT_ATTR_RDONLY;
+  if (syscall(SYS_mount_setattr, AT_FDCWD, path.c_str(), AT_RECURSIVE, &attr, sizeof attr) != 0)
+    fail("mount_setattr('" + path + "', AT_RECURSIVE, MOUNT_ATTR_RDONLY)", errno);
+}
+
+namespace {
+
+// fsopen() contexts queue the kernel's messages ("e overlay: ..."): the best error text there is.
+std::string fs_messages(int fsfd) {
+  std::string out;
+  char buf[512];
+  ssize_t n;
+  while ((n = read(fsfd, buf, sizeof buf - 1)) > 0) {
+    buf[n] = 0;
+    out += (out.empty() ? "" : "; ") + std::string(buf[0] && buf[1] == ' ' ? buf + 2 : buf);
+  }
+  return out;
+}
+
+int fs_mount(const char *type, const std::vector<std::pair<std::string, std::string>> &opts) {
+  Fd fs(static_cast<int>(syscall(SYS_fsopen, type, FSOPEN_CLOEXEC)));
+  if (fs.fd < 0) fail(std::string("fsopen('") + type + "')", errno, errno == EPERM ? "needs root" : "");
+  std::string shown;
+  for (auto &[k, v] : opts) {
+    shown += (shown.empty() ? "" : ",") + k + "=" + v;
+    if (syscall(SYS_fsconfig, fs.fd, FSCONFIG_SET_STRING, k.c_str(), v.c_str(), 0) != 0) {
+      int e = errno;
+      fail(std::string("fsconfig(") + type + ", " + k + "='" + v + "')", e, fs_messages(fs.fd));
+    }
+  }
+  if (syscall(SYS_fsconfig, fs.fd, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) {
+    int e = errno;
+    std::string msg = fs_messages(fs.fd);
+    if (std::string(type) == "overlay" && msg.empty())
+      msg = "upper and work must be on one filesystem, which is neither an overlay nor inside a lower layer";
+    fail(std::string("create ") + type + " (" + shown + ")", e, msg);
+  }
+  int m = static_cast<int>(syscall(SYS_fsmount, fs.fd, FSMOUNT_CLOEXEC, 0));
+  if (m < 0) fail(std::string("fsmount(") + type + ")", errno, fs_messages(fs.fd));
+  return m;
+}
+
+}  // namespace
+
+int make_overlay(const std::vector<std::string> &lower, const std::string &upper_base) {
+  std::string lowers;
+  for (auto &l : lower) lowers += (lowers.empty() ? "" : ":") + l;
+  std::string base = upper_base;
+  int tmp = -1;
+  if (base.empty()) {
+    tmp = fs_mount("tmpfs", {{"mode", "0755"}});
+    if (mkdirat(tmp, "upper", 0755) != 0 || mkdirat(tmp, "work", 0755) != 0) {
+      int e = errno;
+      close(tmp);
+      fail("mkdir upper/work on the overlay's tmpfs", e);
+    }
+    base = fd_path(tmp);
+  }
+  int m;
+  try {
+    m = fs_mount("overlay", {{"lowerdir", lowers}, {"upperdir", base + "/upper"}, {"workdir", base + "/work"}});
+  } catch (...) {
+    if (tmp >= 0) close(tmp);
+    throw;
+  }
+  if (tmp >= 0) close(tmp);  // the overlay holds its own reference to the upper mount
+  return m;
+}
+
+void attach(int fd, const std::string &target) {
+  if (syscall(SYS_move_mount, fd, "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0)
+    fail("move_mount(overlay root onto '" + target + "')", errno);
+}
+
+void pivot_into(const std::string &root) {
+  if (chdir(root.c_str()) != 0) fail("chdir('" + root + "')", errno);
+  if (syscall(SYS_pivot_root, ".", ".") != 0) {
+    int e = errno;
+    fail("pivot_root('" + root + "')", e,
+         e == EINVAL ? "the new root must be a mount point, and neither it nor / may be shared; "
+                       "for an initramfs root set chroot = true"
+                     : "");
+  }
+  // The old root is now stacked under "."; detach it so nothing of the host stays reachable.
+  if (umount2(".", MNT_DETACH) != 0) fail("umount2(old root, MNT_DETACH)", errno);
+  if (chdir("/") != 0) fail("chdir('/')", errno);
+}
+
+void chroot_into(const std::string &root) {
+  if (chdir(root.c_str()) != 0) fail("chdir('" + root + "')", errno);
+  if (chroot(".") != 0) fail("chroot('" + root + "')", errno);
+  if (chdir("/") != 0) fail("chdir('/')", errno);
+}
+
+}  // namespace mnt

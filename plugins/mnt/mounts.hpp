@@ -1,0 +1,95 @@
+// Mount helpers of the mnt plugin: describing a mount(2) call for errors,
+// resolving targets inside the new root without leaving it, and the special
+// trees (/dev, masked and read-only paths, pivot_root).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace mnt {
+
+/** One mount of the profile's `mounts`, decoded and validated by configure. */
+struct Mount {
+  std::string type;                ///< proc sysfs tmpfs bind rbind devpts mqueue overlay
+  std::string source;              ///< bind/rbind: host path
+  std::string target;              ///< absolute, inside the instance's root
+  std::vector<std::string> lower;  ///< overlay: lower dirs, top first
+  std::string upper, work;         ///< overlay: both or neither
+  std::string data;                ///< filesystem options (size=, mode=, ...)
+  unsigned long flags = 0;         ///< MS_* from nosuid/nodev/noexec/readonly
+  bool create = false;             ///< make a missing target (dir, or file for a file source)
+};
+
+/** "nosuid,nodev,rdonly" for MS_* bits (0: "none"). */
+std::string flags_text(unsigned long flags);
+
+/** "mount('src' on 'target', type T, flags F, 'data')" for messages. */
+std::string describe(const std::string &source, const std::string &target, const std::string &type,
+                     unsigned long flags, const std::string &data);
+
+/**
+ * Opens `path` (absolute, as seen inside the new root) as an O_PATH fd,
+ * resolved beneath `root_fd` with openat2(RESOLVE_BENEATH |
+ * RESOLVE_NO_MAGICLINKS) (openat2(2)): a symlink or ".." that would leave
+ * the root is refused (EXDEV), never followed to the host. With `create`,
+ * missing directories are made (mode 0755) and, when `file` is set, the last
+ * component is made as an empty file. Throws std::runtime_error naming the
+ * path and the rule.
+ */
+int open_beneath(int root_fd, const std::string &root, const std::string &path, bool create, bool file);
+
+/** "/proc/self/fd/N": a mount(2) target naming exactly the object fd N refers to. */
+std::string fd_path(int fd);
+
+/**
+ * Mounts `m` at its target inside `root` (root_fd is an O_PATH fd of it).
+ * Throws std::runtime_error from describe() with errno and a hint.
+ */
+void mount_one(int root_fd, const std::string &root, const Mount &m);
+
+/**
+ * dev = "minimal": a tmpfs on <root>/dev with null zero full random urandom
+ * tty bind-mounted from the host's /dev (device nodes cannot be created or
+ * used on mounts owned by a user namespace), a private devpts
+ * (newinstance, ptmxmode=0666) with /dev/ptmx -> pts/ptmx, a tmpfs /dev/shm,
+ * an empty /dev/mqueue, and the fd, stdin, stdout, stderr links.
+ */
+void setup_dev_minimal(int root_fd, const std::string &root);
+
+/** OCI maskedPaths: files get /dev/null bound over them, directories an empty read-only tmpfs. Missing paths are skipped. */
+void mask_paths(int root_fd, const std::string &root, const std::vector<std::string> &paths);
+
+/** OCI readonlyPaths: each path bound onto itself and remounted read-only (locked flags kept). Missing paths are skipped. */
+void readonly_paths(int root_fd, const std::string &root, const std::vector<std::string> &paths);
+
+/** Makes every mount at and under `path` read-only: mount_setattr(AT_RECURSIVE, MOUNT_ATTR_RDONLY) (mount_setattr(2)). */
+void make_readonly_recursive(const std::string &path);
+
+/**
+ * Switches the calling process's root to `root` with pivot_root(".", ".")
+ * and a lazy unmount of the old root (pivot_root(2), NOTES), then chdir("/").
+ * `root` must be a mount point, and no mount involved may be shared.
+ */
+void pivot_into(const std::string &root);
+
+/**
+ * Builds an overlay as a detached mount with the new mount API (fsopen(2),
+ * fsconfig(2), fsmount(2)), in the caller's (the host's) namespaces, so that
+ * nothing appears in the host's mount table. `lower`: top first. `upper_base`:
+ * a host directory to hold upper/ and work/; empty for a private tmpfs
+ * (itself detached) that disappears with the instance. Why in the parent:
+ * inside a new user namespace the host's "/" has locked submounts and cannot
+ * be an overlay layer (clone_private_mount() refuses it), while a mount made
+ * here can be moved into the child's mount namespace (move_mount(2)).
+ * Returns the O_CLOEXEC mount fd; throws with the kernel's own fs-context
+ * message on failure.
+ */
+int make_overlay(const std::vector<std::string> &lower, const std::string &upper_base);
+
+/** Attaches detached mount `fd` on `target` (move_mount(2), MOVE_MOUNT_F_EMPTY_PATH). */
+void attach(int fd, const std::string &target);
+
+/** chroot(2) fallback for roots where pivot_root cannot work (an initramfs). */
+void chroot_into(const std::string &root);
+
+}  // namespace mnt
