@@ -228,6 +228,7 @@ Instance::~Instance() {
 }
 
 std::string state_base() {
+  if (const char *d = std::getenv("NSRIG_STATE_DIR"); d && *d) return d;
   if (geteuid() == 0) return "/run/nsrig";
   if (const char *x = std::getenv("XDG_RUNTIME_DIR"); x && *x) return std::string(x) + "/nsrig";
   return "/tmp/nsrig-" + std::to_string(geteuid());

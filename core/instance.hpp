@@ -101,7 +101,10 @@ class Instance {
   std::string state_dir_;  ///< empty until state_dir() was called
 };
 
-/** Base of all state directories: /run/nsrig as root, $XDG_RUNTIME_DIR/nsrig otherwise. */
+/**
+ * Base of all state directories: $NSRIG_STATE_DIR when set, else /run/nsrig
+ * as root, $XDG_RUNTIME_DIR/nsrig otherwise, /tmp/nsrig-<uid> without it.
+ */
 std::string state_base();
 
 /** A fresh random instance id: 12 hex digits. */

@@ -126,6 +126,7 @@ struct Mnt {
   std::vector<std::string> masked, ro_paths;
   std::string overlay_dir;  // <state dir>/mnt-root, made in prepare: the overlay's mount point
   int overlay_fd = -1;      // detached overlay mount, made in prepare, attached in the child
+  bool overlay_made = false;  // keep = true keeps only an upper layer that was in use
 
   ~Mnt() {
     if (overlay_fd >= 0) close(overlay_fd);
@@ -192,12 +193,13 @@ struct Mnt {
         nsrig::check(mkdir(d.c_str(), 0755), "mkdir('" + d + "')");
     }
     overlay_fd = mnt::make_overlay(overlay_lower, upper_base);
+    overlay_made = true;
   }
 
   void teardown(nsrig::Context &c) {
     if (overlay_fd >= 0) close(overlay_fd), overlay_fd = -1;
     if (overlay_dir.empty()) return;
-    if (keep) {
+    if (keep && overlay_made) {
       c.info("keeping the overlay's upper dir " + overlay_dir + "/layer/upper (keep = true)");
       return;
     }

@@ -294,8 +294,12 @@ int make_overlay(const std::vector<std::string> &lower, const std::string &upper
   int m;
   try {
     m = fs_mount("overlay", {{"lowerdir", lowers}, {"upperdir", base + "/upper"}, {"workdir", base + "/work"}});
-  } catch (...) {
+  } catch (const std::runtime_error &e) {
     if (tmp >= 0) close(tmp);
+    if (errno == ELOOP)
+      throw std::runtime_error(std::string(e.what()) + "; layers overlap: one of " + lowers +
+                               (upper_base.empty() ? "" : ", " + base + "/upper") +
+                               " lies inside another; give layers that are disjoint directory trees");
     throw;
   }
   if (tmp >= 0) close(tmp);  // the overlay holds its own reference to the upper mount

@@ -172,7 +172,8 @@ typedef struct nsrig_host_api {
 
   /**
    * The instance's state directory on the host, for host-side files (an
-   * overlay's upper dir, a lease): /run/nsrig/<instance id> as root,
+   * overlay's upper dir, a lease): $NSRIG_STATE_DIR/<instance id> when that
+   * is set, else /run/nsrig/<instance id> as root,
    * $XDG_RUNTIME_DIR/nsrig/<instance id> otherwise (/tmp/nsrig-<uid>/<id>
    * without XDG_RUNTIME_DIR). Created mode 0700 on the first call. *out is
    * host-owned, valid until destroy. A plugin removes what it created there

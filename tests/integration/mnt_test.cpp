@@ -1,0 +1,173 @@
+// The mnt plugin with roots of its own: overlay of the host's /, a directory
+// root, read-only and masked paths, and targets that try to leave the root.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "../unit/helpers.hpp"
+#include "support.hpp"
+
+using namespace nsrig::test;
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+namespace {
+
+#define REQUIRE_ROOT() \
+  if (!is_root()) GTEST_SKIP() << "needs root: mounts and creates namespaces (CI runs as root)"
+
+const std::string kOverlay = std::string(NSRIG_EXAMPLES) + "/profiles/rootfs-overlay.toml";
+
+std::string slurp(const std::string &path) {
+  std::ifstream f(path);
+  return {std::istreambuf_iterator<char>(f), {}};
+}
+
+std::set<std::string> state_entries(const std::string &dir) {
+  std::set<std::string> out;
+  std::error_code ec;
+  for (auto &e : fs::directory_iterator(dir, ec)) out.insert(e.path().string());
+  return out;
+}
+
+// nsrig with its state dir in `state` (NSRIG_STATE_DIR), so that tests running
+// at the same time do not see each other's instances.
+Result run_with_state(const std::string &state, const std::vector<std::string> &args) {
+  std::vector<std::string> argv = {"/usr/bin/env", "NSRIG_STATE_DIR=" + state};
+  for (auto &a : nsrig_argv(args)) argv.push_back(a);
+  return run(argv);
+}
+
+// A tiny root filesystem: dash as /bin/sh, cat, and the libraries they need.
+std::string make_rootfs(const TempDir &d) {
+  std::string r = d.path() + "/rootfs";
+  Result res = run({"/bin/sh", "-c",
+                    "set -e; r=" + r + "; mkdir -p $r/bin $r/proc $r/dev $r/tmp $r/etc $r/sys; "
+                    "cp /bin/dash $r/bin/sh; cp /bin/cat /bin/ls $r/bin/; "
+                    "for f in $(ldd /bin/dash /bin/cat /bin/ls | grep -o '/[^ :]*' | sort -u); do "
+                    "cp --parents -L $f $r; done; echo inside-the-rootfs > $r/etc/marker"});
+  EXPECT_EQ(res.exit_code, 0) << res.err;
+  return r;
+}
+
+TEST(Mnt, OverlayRootKeepsTheHostUntouched) {
+  REQUIRE_ROOT();
+  std::string before = slurp("/proc/self/mountinfo");
+  TempDir state;
+  std::string name = "/etc/nsrig-inside-" + std::to_string(getpid());
+  Result r = run_with_state(state.path(), {"run", "-p", kOverlay, "--", "sh", "-c",
+                        "touch " + name + " && cat " + name + " && findmnt -no FSTYPE /; id -u"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "overlay\n0\n");  // the root's filesystem type, then the uid inside
+  EXPECT_FALSE(fs::exists(name)) << "a write inside the overlay root reached the host";
+  EXPECT_EQ(slurp("/proc/self/mountinfo"), before) << "the host's mount table changed";
+  EXPECT_EQ(state_entries(state.path()), std::set<std::string>{}) << "the instance's state dir was left behind";
+}
+
+TEST(Mnt, ReadonlyAndMaskedPathsHold) {
+  REQUIRE_ROOT();
+  Result r = run_nsrig({"run", "-p", kOverlay, "--", "sh", "-c",
+                        "wc -c < /proc/timer_list; wc -c < /proc/keys; "
+                        "if echo 1 > /proc/sys/kernel/domainname 2>/dev/null; then echo writable; else echo ro; fi; "
+                        "ls /sys/firmware | wc -l"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "0\n0\nro\n0\n");
+  // Control: the host's own files are not empty, so the check above can fail.
+  EXPECT_GT(slurp("/proc/timer_list").size(), 0u);
+}
+
+TEST(Mnt, MinimalDev) {
+  REQUIRE_ROOT();
+  Result r = run_nsrig({"run", "-p", kOverlay, "--", "sh", "-c",
+                        "ls /dev | tr '\\n' ' '; echo; head -c 4 /dev/zero | wc -c; echo x > /dev/null && echo null-ok; "
+                        "readlink /dev/ptmx /dev/fd; findmnt -no FSTYPE /dev/pts"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "core fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero \n4\nnull-ok\n"
+                   "pts/ptmx\n/proc/self/fd\ndevpts\n");
+}
+
+TEST(Mnt, DirectoryRootAndReadonly) {
+  REQUIRE_ROOT();
+  TempDir d;
+  std::string root = make_rootfs(d);
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"pid\"\n[[namespace]]\ntype = \"mnt\"\nroot = \"" +
+                                 root + "\"\nmounts = [{ type = \"tmpfs\", target = \"/tmp\" }]\n");
+  Result r = run_nsrig({"run", "-p", p, "--", "/bin/sh", "-c", "cat /etc/marker; ls /; echo w > /tmp/t && cat /tmp/t"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::StartsWith("inside-the-rootfs\n"));
+  EXPECT_THAT(r.out, HasSubstr("w\n"));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("usr\n")));  // the host's / has usr, the tiny root has not
+  auto ro = d.write("ro.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\nroot = \"" + root + "\"\nreadonly = true\n");
+  Result w = run_nsrig({"run", "-p", ro, "--", "/bin/sh", "-c", "echo x > /etc/new || echo refused"});
+  EXPECT_EQ(w.exit_code, 0) << w.err;
+  EXPECT_THAT(w.out, HasSubstr("refused"));
+  EXPECT_FALSE(fs::exists(root + "/etc/new"));
+}
+
+TEST(Mnt, SymlinkOutOfTheRootIsRefused) {
+  REQUIRE_ROOT();
+  TempDir d;
+  std::string root = make_rootfs(d);
+  fs::create_directories(d.path() + "/outside");
+  fs::create_symlink(d.path() + "/outside", root + "/escape");  // absolute: leads to the host
+  fs::create_symlink("../../outside", root + "/tmp/up");        // relative, but climbs out
+  for (std::string target : {"/escape", "/tmp/up"}) {
+    SCOPED_TRACE(target);
+    auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\nroot = \"" + root +
+                                   "\"\nmounts = [{ type = \"tmpfs\", target = \"" + target + "\" }]\n");
+    std::string before = slurp("/proc/self/mountinfo");
+    Result r = run_nsrig({"run", "-p", p, "--", "/bin/sh", "-c", "true"});
+    EXPECT_EQ(r.exit_code, 125);
+    EXPECT_THAT(r.err, HasSubstr("leads out of the instance's root; refused"));
+    EXPECT_EQ(slurp("/proc/self/mountinfo"), before);
+  }
+}
+
+TEST(Mnt, BindKindsMustMatchAndCreate) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto file = d.write("file.txt", "bound-file\n");
+  fs::create_directories(d.path() + "/dir");
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\nmounts = [\n"
+                             "  { type = \"bind\", source = \"" + file + "\", target = \"" + d.path() +
+                             "/dir/new.txt\", create = true, readonly = true },\n]\n");
+  Result r = run_nsrig({"run", "-p", p, "--", "sh", "-c",
+                        "cat " + d.path() + "/dir/new.txt; echo x > " + d.path() + "/dir/new.txt || echo ro"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "bound-file\nro\n");
+  auto bad = d.write("bad.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\nmounts = [\n"
+                                 "  { type = \"bind\", source = \"" + file + "\", target = \"" + d.path() + "/dir\" },\n]\n");
+  Result b = run_nsrig({"run", "-p", bad, "--", "true"});
+  EXPECT_EQ(b.exit_code, 125);
+  EXPECT_THAT(b.err, HasSubstr("source is a file, target is not: the kinds must match"));
+}
+
+TEST(Mnt, KeepLeavesTheUpperLayer) {
+  REQUIRE_ROOT();
+  TempDir d;
+  std::string lower = make_rootfs(d);  // not "/": the kept upper dir must not lie inside a lower layer
+  TempDir state;
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\nroot = { overlay = { lower = [\"" +
+                                 lower + "\"], keep = true } }\n");
+  Result r = run_with_state(state.path(),
+                            {"--log-level", "info", "run", "-p", p, "--", "/bin/sh", "-c", "echo kept > /etc/kept-file"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto added = state_entries(state.path());
+  ASSERT_EQ(added.size(), 1u) << r.err;
+  EXPECT_EQ(slurp(*added.begin() + "/mnt-root/layer/upper/etc/kept-file"), "kept\n");
+  EXPECT_THAT(r.err, HasSubstr("keeping the overlay's upper dir"));
+  // Layers that overlap are refused by the kernel: the reason is shown, and nothing is kept.
+  TempDir state2;
+  auto bad = d.write("bad.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\nroot = { overlay = { lower = [\"" +
+                                 lower + "\", \"" + lower + "/bin\"], keep = true } }\n");
+  Result b = run_with_state(state2.path(), {"run", "-p", bad, "--", "true"});
+  EXPECT_EQ(b.exit_code, 125);
+  EXPECT_THAT(b.err, HasSubstr("layers overlap"));
+  EXPECT_EQ(state_entries(state2.path()), std::set<std::string>{});
+}
+
+}  // namespace
