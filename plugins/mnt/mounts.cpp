@@ -267,7 +267,9 @@ int fs_mount(const char *type, const std::vector<std::pair<std::string, std::str
     int e = errno;
     std::string msg = fs_messages(fs.fd);
     if (std::string(type) == "overlay" && msg.empty())
-      msg = "upper and work must be on one filesystem, which is neither an overlay nor inside a lower layer";
+      msg = e == ELOOP ? "layers overlap: one layer (a lower dir, or the upper dir) lies inside another; "
+                         "give disjoint directory trees"
+                       : "upper and work must be on one filesystem, which is not an overlay";
     fail(std::string("create ") + type + " (" + shown + ")", e, msg);
   }
   int m = static_cast<int>(syscall(SYS_fsmount, fs.fd, FSMOUNT_CLOEXEC, 0));
@@ -294,12 +296,8 @@ int make_overlay(const std::vector<std::string> &lower, const std::string &upper
   int m;
   try {
     m = fs_mount("overlay", {{"lowerdir", lowers}, {"upperdir", base + "/upper"}, {"workdir", base + "/work"}});
-  } catch (const std::runtime_error &e) {
+  } catch (...) {
     if (tmp >= 0) close(tmp);
-    if (errno == ELOOP)
-      throw std::runtime_error(std::string(e.what()) + "; layers overlap: one of " + lowers +
-                               (upper_base.empty() ? "" : ", " + base + "/upper") +
-                               " lies inside another; give layers that are disjoint directory trees");
     throw;
   }
   if (tmp >= 0) close(tmp);  // the overlay holds its own reference to the upper mount
