@@ -200,9 +200,13 @@ Instance::Instance(Profile &p, Registry &registry, const std::vector<std::string
       s->plugin = &registry.load(ns.type);
     } catch (const Error &e) {
       const toml::node *t = ns.table->get("type");
-      std::vector<std::string> known;
-      for (auto &f : registry.discover()) known.push_back(std::filesystem::path(f).stem().string());
-      throw Error(where(*t) + ": " + e.what() + did_you_mean(ns.type, known));
+      std::string hint;
+      if (std::string_view(e.what()).starts_with("no plugin named")) {
+        std::vector<std::string> known;
+        for (auto &f : registry.discover()) known.push_back(std::filesystem::path(f).stem().string());
+        hint = did_you_mean(ns.type, known);
+      }
+      throw Error(where(*t) + ": " + e.what() + hint);
     }
     s->table = ns.table;
     s->ctx = {this, s.get()};
@@ -274,7 +278,7 @@ void Instance::configure() {
       size_t cut = path.find_last_of(".]");
       std::string leaf = cut == std::string::npos ? path : path.substr(cut + 1);
       throw Error(where(*n) + ": unknown key '" + path + "' for plugin '" + s->name() + "'" +
-                  did_you_mean(leaf, s->asked) + " (see docs/profile.md)");
+                  did_you_mean(leaf, s->asked));
     }
   }
 }

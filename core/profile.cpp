@@ -1,6 +1,10 @@
 #include "profile.hpp"
 
 #include <algorithm>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdint>
 #include <filesystem>
 #include <system_error>
 
@@ -23,11 +27,19 @@ void check_keys(const toml::table &t, const std::vector<std::string> &allowed, c
   }
 }
 
+// Strings handed to the kernel (argv, env, paths) end at the first NUL byte.
+void check_no_nul(const toml::node &n, const std::string &key) {
+  if (n.is_string() && n.as_string()->get().find('\0') != std::string::npos)
+    fail(n, "'" + key + "' must not contain a NUL byte (\\u0000)");
+}
+
 void check_string_array(const toml::node &n, const std::string &key) {
   const auto *a = n.as_array();
   if (!a) fail(n, "'" + key + "' must be an array of strings, e.g. " + key + " = [\"a\", \"b\"]");
-  for (auto &&e : *a)
+  for (auto &&e : *a) {
     if (!e.is_string()) fail(e, "'" + key + "' must contain only strings");
+    check_no_nul(e, key);
+  }
 }
 
 const toml::table &need_table(const toml::node &n, const std::string &key) {
@@ -42,18 +54,21 @@ void validate_file(const toml::table &doc, const std::string &file) {
   check_keys(doc, {"version", "name", "include", "process", "namespace", "hooks"}, "the profile's top level");
   const toml::node *ver = doc.get("version");
   if (!ver) throw Error(file + ":1:1: missing 'version = 1' at the top of the profile");
-  if (ver->value<int64_t>() != 1) fail(*ver, "unsupported profile version; this nsrig reads 'version = 1'");
+  if (!ver->is_integer() || ver->value<int64_t>() != 1)
+    fail(*ver, "unsupported profile version; this nsrig reads 'version = 1' (an integer)");
   if (auto *n = doc.get("name"); n && !n->is_string()) fail(*n, "'name' must be a string");
   if (auto *n = doc.get("include")) check_string_array(*n, "include");
   if (auto *n = doc.get("process")) {
     const auto &p = need_table(*n, "process");
     check_keys(p, {"argv", "cwd", "env", "clear_env"}, "[process]");
     if (auto *a = p.get("argv")) check_string_array(*a, "argv");
-    if (auto *c = p.get("cwd"); c && !c->is_string()) fail(*c, "'cwd' must be a string");
+    if (auto *c = p.get("cwd"); c && (!c->is_string() || !c->as_string()->get().starts_with("/")))
+      fail(*c, "'cwd' must be an absolute path inside the instance, e.g. \"/\"");
     if (auto *c = p.get("clear_env"); c && !c->is_boolean()) fail(*c, "'clear_env' must be true or false");
     if (auto *e = p.get("env")) {
       for (auto &&[k, v] : need_table(*e, "env")) {
         if (!v.is_string()) fail(v, "env '" + std::string(k.str()) + "' must be a string");
+        check_no_nul(v, "env");
         if (k.str().empty() || k.str().find('=') != std::string_view::npos)
           fail(v, "env name '" + std::string(k.str()) + "' must be non-empty and contain no '='");
       }
@@ -62,11 +77,18 @@ void validate_file(const toml::table &doc, const std::string &file) {
   if (auto *n = doc.get("namespace")) {
     const auto *arr = n->as_array();
     if (!arr || !arr->is_array_of_tables()) fail(*n, "'namespace' must be an array of tables: write [[namespace]]");
+    std::vector<std::string> seen;
     for (auto &&e : *arr) {
       const auto &t = *e.as_table();
       const auto *type = t.get("type");
       if (!type) fail(e, "[[namespace]] without 'type': add e.g. type = \"uts\"");
-      if (!type->is_string() || type->as_string()->get().empty()) fail(*type, "'type' must be a plugin name");
+      std::string name = type->value_or(std::string());
+      bool valid = !name.empty() && name.size() <= 32 &&
+                   name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") == std::string::npos;
+      if (!type->is_string() || !valid) fail(*type, "'type' must be a plugin name: 1-32 characters of [a-z0-9_-]");
+      if (std::find(seen.begin(), seen.end(), name) != seen.end())
+        fail(e, "a second [[namespace]] of type \"" + name + "\" in one file; put its keys in the first one");
+      seen.push_back(name);
       if (auto *en = t.get("enabled"); en && !en->is_boolean()) fail(*en, "'enabled' must be true or false");
     }
   }
@@ -85,10 +107,21 @@ void validate_file(const toml::table &doc, const std::string &file) {
         const auto *path = ht.get("path");
         if (!path || !path->is_string() || !path->as_string()->get().starts_with("/"))
           fail(path ? *path : h, "[[hooks." + s + "]] needs 'path', an absolute path to the program");
+        check_no_nul(*path, "path");
+        // createContainer/startContainer run inside the instance, where the host's files may not be.
+        bool host_side = s != "createContainer" && s != "startContainer";
+        if (host_side && access(path->as_string()->get().c_str(), X_OK) != 0)
+          fail(*path, errno_text("hook program '" + path->as_string()->get() + "'") + "; give an executable file");
         if (auto *a = ht.get("args")) check_string_array(*a, "args");
-        if (auto *a = ht.get("env")) check_string_array(*a, "env");
-        if (auto *t = ht.get("timeout_ms"); t && (!t->is_integer() || t->value<int64_t>() <= 0))
-          fail(*t, "'timeout_ms' must be a positive integer (milliseconds)");
+        if (auto *a = ht.get("env")) {
+          check_string_array(*a, "env");
+          for (auto &&e : *a->as_array())
+            if (e.as_string()->get().find('=') == std::string::npos)
+              fail(e, "hook env entries are \"KEY=VALUE\" strings (OCI), not '" + e.as_string()->get() + "'");
+        }
+        if (auto *t = ht.get("timeout_ms");
+            t && (!t->is_integer() || t->value<int64_t>() <= 0 || t->value<int64_t>() > INT32_MAX))
+          fail(*t, "'timeout_ms' must be a positive integer of milliseconds, at most 2147483647");
       }
     }
   }
@@ -120,19 +153,40 @@ void merge_table(toml::table &dst, toml::table &&src, std::initializer_list<std:
 
 std::string type_of(const toml::node &t) { return t.as_table()->get("type")->as_string()->get(); }
 
+bool disabled(const toml::node &t) { return !(*t.as_table())["enabled"].value_or(true); }
+
+// `enabled = false` leaves a tombstone (the disabled table) in place while
+// files are merged, so that it reaches a type merged in an earlier -p file or
+// sibling include, not only one in its own includes; a later table of that
+// type replaces the tombstone (later wins). drop_tombstones() removes what is
+// still disabled once everything is merged.
 void merge_namespaces(toml::array &dst, toml::array &&src) {
   for (auto &&e : src) {
     auto &t = *e.as_table();
-    bool enabled = t.get("enabled") ? t.get("enabled")->value<bool>().value_or(true) : true;
-    t.erase("enabled");
     std::string type = type_of(t);
     auto it = std::find_if(dst.begin(), dst.end(), [&](auto &&d) { return type_of(d) == type; });
-    if (!enabled) {
-      if (it != dst.end()) dst.erase(it);
-    } else if (it != dst.end()) {
-      merge_table(*it->as_table(), std::move(t), {"mounts"});
-    } else {
+    if (it == dst.end()) {
       push(dst, std::move(t));
+    } else if (disabled(t) || disabled(*it)) {
+      // Replace in place: a tombstone over a table, or a fresh table over a tombstone.
+      size_t at = static_cast<size_t>(it - dst.begin());
+      dst.erase(it);
+      t.visit([&](auto &&n) { dst.insert(dst.begin() + static_cast<std::ptrdiff_t>(at), std::move(n)); });
+    } else {
+      merge_table(*it->as_table(), std::move(t), {"mounts"});
+    }
+  }
+}
+
+void drop_tombstones(toml::table &root) {
+  auto *ns = root.get_as<toml::array>("namespace");
+  if (!ns) return;
+  for (auto it = ns->begin(); it != ns->end();) {
+    if (disabled(*it)) {
+      it = ns->erase(it);
+    } else {
+      it->as_table()->erase("enabled");
+      ++it;
     }
   }
 }
@@ -164,8 +218,12 @@ void merge_doc(toml::table &dst, toml::table &&src) {
   }
 }
 
+// Files already merged by this load (canonical paths): a file reached twice,
+// as in a diamond of includes, is merged once, where it is first reached.
+using Seen = std::vector<fs::path>;
+
 void load_file(const fs::path &file, std::vector<fs::path> &stack, const std::string &from, toml::table &out,
-               std::vector<std::string> &files) {
+               std::vector<std::string> &files, Seen &seen) {
   std::error_code ec;
   fs::path canon = fs::weakly_canonical(file, ec);
   if (ec) canon = file;
@@ -174,6 +232,7 @@ void load_file(const fs::path &file, std::vector<fs::path> &stack, const std::st
     for (auto &p : stack) chain += p.string() + " -> ";
     throw Error(from + ": include cycle: " + chain + canon.string() + "; remove one of these includes");
   }
+  if (std::find(seen.begin(), seen.end(), canon) != seen.end()) return;
   if (stack.size() > kMaxIncludeDepth)
     throw Error(from + ": includes nested deeper than " + std::to_string(kMaxIncludeDepth) +
                 " levels; flatten the profile");
@@ -185,9 +244,14 @@ void load_file(const fs::path &file, std::vector<fs::path> &stack, const std::st
     doc = toml::parse_file(file.string());
   } catch (const toml::parse_error &e) {
     const auto &b = e.source().begin;
+    std::string included = from.empty() ? "" : " (included from " + from + ")";
+    if (b.line == 0)  // the file could not be read at all
+      throw Error((from.empty() ? "" : from + ": ") + "cannot read profile '" + file.string() + "': " +
+                  std::string(e.description()));
     throw Error(file.string() + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) + ": " +
-                std::string(e.description()));
+                std::string(e.description()) + included);
   }
+  seen.push_back(canon);
   files.push_back(file.string());
   validate_file(doc, file.string());
   stack.push_back(canon);
@@ -196,7 +260,7 @@ void load_file(const fs::path &file, std::vector<fs::path> &stack, const std::st
       fs::path p = e.as_string()->get();
       if (p.is_relative()) p = file.parent_path() / p;
       toml::table sub;
-      load_file(p, stack, where(e), sub, files);
+      load_file(p, stack, where(e), sub, files, seen);
       merge_doc(out, std::move(sub));
     }
     doc.erase("include");
@@ -237,17 +301,26 @@ std::string did_you_mean(std::string_view word, const std::vector<std::string> &
     }
     if (row[c.size()] < best) best = row[c.size()], pick = &c;
   }
-  if (!pick || best > std::max<size_t>(2, word.size() / 3)) return "";
+  // Also a key that the word starts, or that starts the word ("timeout" for "timeout_ms").
+  if (best > std::max<size_t>(2, word.size() / 3)) {
+    pick = nullptr;
+    for (const auto &c : candidates)
+      if (word.size() >= 3 && (c.starts_with(word) || word.starts_with(c)) && (!pick || c.size() < pick->size()))
+        pick = &c;
+  }
+  if (!pick) return "";
   return "; did you mean '" + *pick + "'?";
 }
 
 void load_profiles(const std::vector<std::string> &files, Profile &out) {
+  Seen seen;
   for (const auto &f : files) {
     std::vector<fs::path> stack;
     toml::table one;
-    load_file(f, stack, "", one, out.files);
+    load_file(f, stack, "", one, out.files, seen);
     merge_doc(out.root, std::move(one));
   }
+  drop_tombstones(out.root);
   out.root.erase("version");
   out.name = out.root["name"].value_or(std::string());
   if (const auto *p = out.root.get_as<toml::table>("process")) {

@@ -30,18 +30,27 @@ constexpr FlagName kFlags[] = {
   throw Error("plugin " + path + " refused: " + why);
 }
 
-// As root, a plugin is code that will run as root: refuse files or dirs that
-// another user could have written (same rule as sudo and PAM modules).
+// As root, a plugin is code that will run as root: refuse a file that another
+// user could have written or replaced, as sudo and PAM do for their modules.
+// The file must be root's and not writable by group or others; so must every
+// directory above it, except that a sticky directory owned by root (/tmp) is
+// fine, since nobody else can rename or delete what root put in it.
 void check_ownership(const std::string &path) {
   if (geteuid() != 0) return;
-  for (const std::string &p : {path, fs::path(path).parent_path().string()}) {
+  std::error_code ec;
+  fs::path real = fs::canonical(path, ec);
+  if (ec) refuse(path, "cannot resolve it: " + ec.message());
+  for (fs::path p = real;; p = p.parent_path()) {
     struct stat st {};
-    if (stat(p.c_str(), &st) != 0) refuse(path, errno_text("stat('" + p + "')"));
+    if (stat(p.c_str(), &st) != 0) refuse(path, errno_text("stat('" + p.string() + "')"));
+    bool is_file = p == real;
     if (st.st_uid != 0)
-      refuse(path, "'" + p + "' is owned by uid " + std::to_string(st.st_uid) +
+      refuse(path, "'" + p.string() + "' is owned by uid " + std::to_string(st.st_uid) +
                        ", not root, and nsrig runs as root; chown root it");
-    if (st.st_mode & (S_IWGRP | S_IWOTH))
-      refuse(path, "'" + p + "' is writable by group or others; run chmod go-w '" + p + "'");
+    bool sticky_dir = !is_file && (st.st_mode & S_ISVTX);
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !sticky_dir)
+      refuse(path, "'" + p.string() + "' is writable by group or others; run chmod go-w '" + p.string() + "'");
+    if (p == p.parent_path()) break;
   }
 }
 
@@ -94,23 +103,23 @@ std::vector<std::string> Registry::default_dirs(const std::vector<std::string> &
 const Plugin &Registry::load(const std::string &name) {
   for (auto &p : loaded_)
     if (p->name() == name) return *p;
+  if (!valid_name(name.c_str()))
+    throw Error("no plugin named '" + name + "': plugin names are 1-32 characters of [a-z0-9_-]");
   std::string searched;
   for (const auto &d : dirs_) {
     fs::path f = fs::path(d) / (name + ".so");
     std::error_code ec;
-    if (fs::exists(f, ec)) {
-      const Plugin &p = load_file(f.string());
-      if (p.name() != name)
-        refuse(f.string(), "file is named for '" + name + "' but the plugin calls itself '" + p.name() + "'");
-      return p;
-    }
+    if (fs::exists(f, ec)) return load_file(f.string(), name);
     searched += "\n  " + d;
   }
   throw Error("no plugin named '" + name + "' (looked for " + name + ".so in:" + searched +
               ")\n  add a directory with --plugin-dir or NSRIG_PLUGIN_PATH; `nsrig plugins` lists what is found");
 }
 
-const Plugin &Registry::load_file(const std::string &path) {
+const Plugin &Registry::load_file(const std::string &path, const std::string &expected_name) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) refuse(path, errno_text("stat"));
+  if (!S_ISREG(st.st_mode)) refuse(path, "not a regular file");  // dlopen would block on a FIFO
   check_ownership(path);
   auto p = std::make_unique<Plugin>();
   p->path = path;
@@ -145,6 +154,9 @@ const Plugin &Registry::load_file(const std::string &path) {
   std::memcpy(&p->desc, d, std::min<size_t>(d->struct_size, sizeof(nsrig_plugin_descriptor)));
   p->desc.struct_size = sizeof(nsrig_plugin_descriptor);
   if (!valid_name(p->desc.name)) refuse(path, "its name must be 1-32 characters of [a-z0-9_-]");
+  if (!expected_name.empty() && p->name() != expected_name)
+    refuse(path, "the file is named for '" + expected_name + "' but the plugin calls itself '" + p->name() +
+                     "'; rename it to " + p->name() + ".so (profiles find plugins by file name)");
   if (!p->desc.version) refuse(path, "its descriptor has no version string");
   bool known = p->desc.clone_flag == 0;
   for (auto &f : kFlags) known |= f.flag == p->desc.clone_flag;
@@ -163,19 +175,30 @@ const Plugin &Registry::load_file(const std::string &path) {
 }
 
 std::vector<std::string> Registry::discover() const {
-  std::vector<std::string> out, seen;
+  std::vector<std::string> out, seen_names, seen_real;
   for (const auto &d : dirs_) {
     std::error_code ec;
     std::vector<fs::path> files;
     for (auto &e : fs::directory_iterator(d, ec))
       if (e.path().extension() == ".so") files.push_back(e.path());
-    std::sort(files.begin(), files.end());
+    // Real files first, so that a symlink to a plugin listed here is the duplicate, not the file.
+    std::sort(files.begin(), files.end(), [](const fs::path &a, const fs::path &b) {
+      bool la = fs::is_symlink(a), lb = fs::is_symlink(b);
+      return la != lb ? lb : a < b;
+    });
     for (auto &f : files) {
-      if (std::find(seen.begin(), seen.end(), f.filename().string()) != seen.end()) continue;
-      seen.push_back(f.filename().string());
+      std::string real = fs::weakly_canonical(f, ec).string();
+      if (std::find(seen_names.begin(), seen_names.end(), f.filename().string()) != seen_names.end() ||
+          std::find(seen_real.begin(), seen_real.end(), real) != seen_real.end())
+        continue;
+      seen_names.push_back(f.filename().string());
+      seen_real.push_back(real);
       out.push_back(f.string());
     }
   }
+  std::sort(out.begin(), out.end(), [](const std::string &a, const std::string &b) {
+    return fs::path(a).filename() < fs::path(b).filename();
+  });
   return out;
 }
 

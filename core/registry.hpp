@@ -49,14 +49,16 @@ class Registry {
 
   /**
    * Loads one file and checks it. Refused (nsrig::Error naming the file and the
-   * reason): unsafe ownership or permissions when running as root, dlopen
+   * reason): not a regular file; unsafe ownership or permissions of the file or
+   * any directory above it when running as root; dlopen
    * failure (dlerror text), no entry point, ABI version refused or not
    * offered, descriptor smaller than NSRIG_DESCRIPTOR_V1_MIN_SIZE, missing or
-   * malformed name, a name already loaded, a clone flag already owned.
+   * malformed name, a name other than `expected_name` (when given), a name
+   * already loaded, a clone flag already owned.
    */
-  const Plugin &load_file(const std::string &path);
+  const Plugin &load_file(const std::string &path, const std::string &expected_name = "");
 
-  /** Every `*.so` in the search dirs, first one per file name. */
+  /** Every `*.so` in the search dirs: the first per file name, once per real file, sorted by file name. */
   std::vector<std::string> discover() const;
 
   const std::vector<std::string> &dirs() const { return dirs_; }

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "error.hpp"
@@ -55,6 +56,7 @@ struct Loaded {
 };
 
 int cmd_run(const Options &o) {
+  if (o.profiles.empty()) log::warning("no profile given (-p): the command runs with no new namespace");
   Loaded l(o);
   if (l.inst->process.argv.empty())
     throw Error("no command to run: give one after the options (nsrig run -p PROFILE -- CMD...) or set "
@@ -78,9 +80,9 @@ int cmd_validate(const Options &o) {
 
 int cmd_explain(const Options &o) {
   Loaded l(o);
-  std::cout << "# resolved profile (from";
-  for (auto &f : l.profile.files) std::cout << ' ' << f;
-  std::cout << ")\n" << toml::toml_formatter(l.profile.root) << "\n\n# step plan\n";
+  std::cout << "# resolved profile, merged from (in the order read):";
+  for (auto &f : l.profile.files) std::cout << "\n#   " << f;
+  std::cout << "\nversion = 1\n" << toml::toml_formatter(l.profile.root) << "\n\n# step plan\n";
   std::cout.flush();
   print_plan(l.plan);
   return 0;
@@ -92,7 +94,7 @@ int cmd_plugins(const Options &o) {
   std::printf("%-12s %-10s %-4s %-16s %s\n", "NAME", "VERSION", "ABI", "CLONE FLAG", "PATH");
   for (const auto &f : reg.discover()) {
     try {
-      const Plugin &p = reg.load_file(f);
+      const Plugin &p = reg.load_file(f, std::filesystem::path(f).stem().string());
       std::printf("%-12s %-10s %-4u %-16s %s\n", p.name().c_str(), p.desc.version, p.desc.abi_version,
                   clone_flag_name(p.desc.clone_flag).c_str(), p.path.c_str());
     } catch (const Error &e) {
@@ -105,7 +107,7 @@ int cmd_plugins(const Options &o) {
     for (auto &d : reg.dirs()) dirs += "\n  " + d;
     log::warning("no plugins found; searched:" + dirs);
   }
-  return refused ? 1 : 0;
+  return refused ? kExitOwnError : 0;
 }
 
 }  // namespace
@@ -125,8 +127,8 @@ int main(int argc, char **argv) {
                  "search this directory for plugins first (repeatable); then NSRIG_PLUGIN_PATH, then the install dir")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  app.footer("Exit status: the payload's; 128+N when it died of signal N; 125 nsrig's own error;\n"
-             "126 the command cannot be executed; 127 the command was not found.\n"
+  app.footer("Exit status of run: the payload's; 128+N when it died of signal N; 125 nsrig's own error;\n"
+             "126 the command cannot be executed; 127 the command was not found. Other commands: 0 or 125.\n"
              "Docs: docs/profile.md (profiles), docs/plugin-guide.md (writing plugins).");
 
   auto *run = app.add_subcommand("run", "Run CMD (or [process].argv) inside the profile's namespaces");
@@ -136,7 +138,11 @@ int main(int argc, char **argv) {
   run->add_flag("--timings", o.timings, "print the time of each lifecycle phase (microseconds) to stderr");
   // Everything from the first non-option argument (or after --) is the command, untouched.
   run->prefix_command();
-  run->footer("Example: nsrig run -p examples/profiles/minimal.toml -- sh -c 'hostname; ps -ef'");
+  run->footer("Usage: nsrig [GLOBAL OPTIONS] run [-p PROFILE]... [--timings] [--] CMD [ARGS...]\n"
+              "Without -p, CMD runs with no new namespace.\n"
+              "Example: nsrig run -p examples/profiles/minimal.toml -- sh -c 'hostname; ps -ef'\n"
+              "Exit status: CMD's; 128+N when it died of signal N; 125 nsrig's own error;\n"
+              "126 CMD cannot be executed; 127 CMD was not found.");
 
   auto *validate = app.add_subcommand("validate", "Check profiles and their plugins' settings; create nothing");
   validate->add_option("profile", o.profiles, "profiles, merged in order")->required();
@@ -150,8 +156,12 @@ int main(int argc, char **argv) {
   // after it handed over untouched. A "--" after the command's first word
   // belongs to the command (nsrig run git log -- file).
   int dash = 0;
-  for (int i = 1; i < argc && !dash; ++i)
-    if (std::string_view(argv[i]) == "--") dash = i;
+  bool seen_run = false;
+  for (int i = 1; i < argc && !dash; ++i) {
+    std::string_view a(argv[i]);
+    if (a == "run") seen_run = true;
+    if (a == "--" && seen_run) dash = i;
+  }
   try {
     app.parse(dash ? dash : argc, argv);
   } catch (const CLI::ParseError &e) {
@@ -160,12 +170,21 @@ int main(int argc, char **argv) {
   }
   if (run->parsed()) {
     o.command = run->remaining();  // the command's words before any "--"
+    // A command never starts with '-': that is an option run does not know
+    // (global options such as --log-level go before "run").
+    if (!o.command.empty() && o.command.front().starts_with("-")) {
+      std::fprintf(stderr, "nsrig run: unknown option '%s'; global options (--log-level, --log-format, "
+                           "--plugin-dir) go before 'run'. See nsrig run --help\n", o.command.front().c_str());
+      return kExitOwnError;
+    }
     if (dash && !o.command.empty()) o.command.emplace_back("--");  // the command's own "--"
     if (dash) o.command.insert(o.command.end(), argv + dash + 1, argv + argc);
-  } else if (dash) {
-    std::fprintf(stderr, "nsrig: '--' is only understood by 'nsrig run'\n");
-    return kExitOwnError;
   }
+  // Dispositions inherited from the caller must not change how children are
+  // waited for: with SIGCHLD ignored the kernel reaps them and waitpid never
+  // sees the payload. SIGPIPE is ignored here (a hook that does not read its
+  // stdin) and reset to default in every child.
+  signal(SIGCHLD, SIG_DFL);
   signal(SIGPIPE, SIG_IGN);
   try {
     log::init(log::parse_level(o.log_level), o.log_format == "json" ? log::Format::json : log::Format::text);

@@ -67,7 +67,7 @@ TEST(Cli, PluginsListsTheSix) {
 
 TEST(Cli, PluginsReportsRefusedFiles) {
   Result r = run({NSRIG_BIN, "--plugin-dir", NSRIG_BROKEN_PLUGIN_DIR, "plugins"});
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 125);
   EXPECT_THAT(r.err, HasSubstr("broken_noentry.so refused: no entry point"));
   EXPECT_THAT(r.out, HasSubstr("user "));  // the good ones are still listed
 }
@@ -99,6 +99,20 @@ TEST(Cli, CommandArgumentsPassUntouched) {
   auto p = d.write("p.toml", "version = 1\n");
   EXPECT_EQ(run_nsrig({"run", "-p", p, "--", "/bin/echo", "a", "-c", "--x", "--", "y"}).out, "a -c --x -- y\n");
   EXPECT_EQ(run_nsrig({"run", "-p", p, "/bin/echo", "a", "-c", "--", "y"}).out, "a -c -- y\n");
+}
+
+TEST(Cli, UnknownOptionAfterRunIsAUsageError) {
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\n");
+  for (std::vector<std::string> args : {std::vector<std::string>{"run", "-p", p, "--log-level", "debug", "--", "true"},
+                                        std::vector<std::string>{"run", "--bogus", "--", "true"}}) {
+    Result r = run_nsrig(args);
+    EXPECT_EQ(r.exit_code, 125);
+    EXPECT_THAT(r.err, HasSubstr("unknown option '"));
+    EXPECT_THAT(r.err, HasSubstr("go before 'run'"));
+  }
+  Result v = run_nsrig({"validate", "--", p});
+  EXPECT_EQ(v.exit_code, 0) << v.err;
 }
 
 TEST(Cli, JsonLogs) {

@@ -72,7 +72,7 @@ propagation = "private"
 [[namespace]]
 type = "net"
 [[hooks.poststop]]
-path = "/bin/base-hook"
+path = "/bin/true"
 )");
   auto top = d.write("top.toml", R"(version = 1
 include = ["base.toml"]
@@ -90,7 +90,7 @@ enabled = false
 type = "uts"
 hostname = "top"
 [[hooks.poststop]]
-path = "/bin/top-hook"
+path = "/bin/false"
 )");
   Profile p;
   nsrig::load_profiles({top}, p);
@@ -109,7 +109,8 @@ path = "/bin/top-hook"
   EXPECT_EQ(mnt["mounts"][1]["type"].value_or(std::string()), "proc");
   EXPECT_FALSE(mnt.contains("enabled"));
   ASSERT_EQ(p.hooks.size(), 2u);  // hooks append
-  EXPECT_EQ(p.hooks[0].path, "/bin/base-hook");
+  EXPECT_EQ(p.hooks[0].path, "/bin/true");
+  EXPECT_EQ(p.hooks[1].path, "/bin/false");
   // Moved nodes keep their source: the merged mount still points into its own file.
   EXPECT_EQ(nsrig::where(*mnt["mounts"][1].node()), top + ":8:11");
   EXPECT_EQ(p.files.size(), 2u);
@@ -123,6 +124,72 @@ TEST(Profile, CommandLineProfilesMergeInOrder) {
   nsrig::load_profiles({a, b}, p);
   ASSERT_EQ(p.namespaces.size(), 1u);
   EXPECT_EQ((*p.namespaces[0].table)["hostname"].value_or(std::string()), "b");
+}
+
+TEST(Profile, DisabledTypeReachesEarlierFilesAndLaterOnesReenable) {
+  TempDir d;
+  auto base = d.write("base.toml", "version = 1\n[[namespace]]\ntype = \"uts\"\n[[namespace]]\ntype = \"net\"\n");
+  auto off = d.write("off.toml", "version = 1\n[[namespace]]\ntype = \"net\"\nenabled = false\n");
+  auto on = d.write("on.toml", "version = 1\n[[namespace]]\ntype = \"net\"\nmode = \"none\"\n");
+  auto types = [](const Profile &p) {
+    std::vector<std::string> t;
+    for (auto &n : p.namespaces) t.push_back(n.type);
+    return t;
+  };
+  Profile a;
+  nsrig::load_profiles({base, off}, a);  // across -p files
+  EXPECT_EQ(types(a), std::vector<std::string>{"uts"});
+  Profile b;
+  nsrig::load_profiles({d.write("sib.toml", "version = 1\ninclude = [\"base.toml\", \"off.toml\"]\n")}, b);
+  EXPECT_EQ(types(b), std::vector<std::string>{"uts"});  // across sibling includes
+  Profile c;
+  nsrig::load_profiles({base, off, on}, c);  // later wins: enabled again, in its old place
+  EXPECT_EQ(types(c), (std::vector<std::string>{"uts", "net"}));
+  EXPECT_FALSE(c.namespaces[1].table->contains("enabled"));
+  EXPECT_EQ((*c.namespaces[1].table)["mode"].value_or(std::string()), "none");
+}
+
+TEST(Profile, DiamondIncludeIsMergedOnce) {
+  TempDir d;
+  d.write("base.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\nmounts = [{ type = \"tmpfs\", target = \"/mnt\" }]\n"
+                       "[[hooks.poststop]]\npath = \"/bin/true\"\n");
+  d.write("a.toml", "version = 1\ninclude = [\"base.toml\"]\n");
+  d.write("b.toml", "version = 1\ninclude = [\"base.toml\"]\n");
+  auto top = d.write("top.toml", "version = 1\ninclude = [\"a.toml\", \"b.toml\"]\n");
+  Profile p;
+  nsrig::load_profiles({top}, p);
+  ASSERT_EQ(p.namespaces.size(), 1u);
+  EXPECT_EQ((*p.namespaces[0].table)["mounts"].as_array()->size(), 1u);
+  EXPECT_EQ(p.hooks.size(), 1u);
+}
+
+TEST(Profile, RejectedValues) {
+  TempDir d;
+  auto err = [&](const std::string &body) { return load_error({d.write("p.toml", "version = 1\n" + body)}); };
+  EXPECT_THAT(load_error({d.write("v.toml", "version = 1.0\n")}), ::testing::HasSubstr("(an integer)"));
+  EXPECT_THAT(err("[[namespace]]\ntype = \"uts\"\n[[namespace]]\ntype = \"uts\"\n"),
+              ::testing::HasSubstr("a second [[namespace]] of type \"uts\" in one file"));
+  EXPECT_THAT(err("[[namespace]]\ntype = \"../plugins/uts\"\n"), ::testing::HasSubstr("1-32 characters of [a-z0-9_-]"));
+  EXPECT_THAT(err("[process]\nargv = [\"a\\u0000b\"]\n"), ::testing::HasSubstr("must not contain a NUL byte"));
+  EXPECT_THAT(err("[process]\ncwd = \"rel\"\n"), ::testing::HasSubstr("'cwd' must be an absolute path"));
+  EXPECT_THAT(err("[[hooks.prestart]]\npath = \"/nonexistent/hook\"\n"),
+              ::testing::HasSubstr("hook program '/nonexistent/hook': No such file or directory"));
+  EXPECT_THAT(err("[[hooks.prestart]]\npath = \"/etc/passwd\"\n"), ::testing::HasSubstr("Permission denied"));
+  EXPECT_THAT(err("[[hooks.prestart]]\npath = \"/bin/true\"\nenv = [\"NOEQUALS\"]\n"),
+              ::testing::HasSubstr("\"KEY=VALUE\""));
+  EXPECT_THAT(err("[[hooks.prestart]]\npath = \"/bin/true\"\ntimeout_ms = 4294967296\n"),
+              ::testing::HasSubstr("at most 2147483647"));
+  EXPECT_THAT(err("[[hooks.prestart]]\npath = \"/bin/true\"\ntimeout = 5\n"),
+              ::testing::HasSubstr("did you mean 'timeout_ms'?"));
+}
+
+TEST(Profile, ErrorsInIncludedFilesSayWhereTheyWereIncluded) {
+  TempDir d;
+  d.write("broken.toml", "version = 1\nname = \n");
+  auto top = d.write("top.toml", "version = 1\ninclude = [\"broken.toml\"]\n");
+  std::string e = load_error({top});
+  EXPECT_THAT(e, ::testing::HasSubstr("broken.toml:2:"));
+  EXPECT_THAT(e, ::testing::HasSubstr("(included from " + top + ":2:12)"));
 }
 
 TEST(Profile, ParseErrorHasLocation) {
