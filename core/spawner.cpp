@@ -23,12 +23,15 @@ namespace {
 
 constexpr int kForwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
 
-// Sync-socket message from child to parent: an exit code, then the text.
-// Nothing but EOF (the socket is close-on-exec) means the payload was executed.
+// Sync-socket messages from child to parent: an exit code, then the text.
+// kReady alone says "about to execve"; EOF after it (the socket is
+// close-on-exec) means the payload was executed. EOF without it means the
+// child died during setup (a plugin crashed).
 struct Failure {
   int32_t code;
   char text[4096];
 };
+constexpr int32_t kReady = -1;
 
 [[noreturn]] void child_fail(int fd, int code, const std::string &msg) {
   Failure f{};
@@ -61,9 +64,15 @@ void exec_payload(Instance &inst) {
   auto argv = c_strings(p.argv);
   auto envp = c_strings(p.env);
   const std::string &cmd = p.argv[0];
+  if (cmd.empty()) child_fail(inst.sync_fd, kExitNotFound, "the command is an empty string");
+  ssize_t sent = send(inst.sync_fd, &kReady, sizeof kReady, MSG_NOSIGNAL);
+  (void)sent;
   if (cmd.find('/') != std::string::npos) {
     execve(cmd.c_str(), argv.data(), envp.data());
     int e = errno;
+    if (e == ENOENT && access(cmd.c_str(), F_OK) == 0)  // the file is there: its #! interpreter or loader is not
+      child_fail(inst.sync_fd, kExitCannotExec,
+                 "cannot execute '" + cmd + "': its interpreter (the #! line) or dynamic loader was not found");
     child_fail(inst.sync_fd, e == ENOENT ? kExitNotFound : kExitCannotExec,
                "cannot execute '" + cmd + "': " + std::strerror(e));
   }
@@ -261,7 +270,30 @@ int run(Instance &inst, const Plan &plan, Timings *timings) {
                     128 + sig);
   Failure f{};
   ssize_t n;
-  while ((n = recv(guard.fds[0], &f, sizeof f - 1, 0)) < 0 && errno == EINTR) {
+  bool ready = false;
+  for (;;) {
+    while ((n = recv(guard.fds[0], &f, sizeof f - 1, 0)) < 0 && errno == EINTR) {
+    }
+    if (n != static_cast<ssize_t>(sizeof f.code) || f.code != kReady) break;
+    ready = true;
+    if (int sig = wait_readable(guard.fds[0], guard.sigfd); sig > 0)
+      throw abort_run("interrupted by signal " + std::to_string(sig) + " (" + strsignal(sig) +
+                          ") while the payload was being executed",
+                      128 + sig);
+  }
+  if (n == 0 && !ready) {  // EOF, but the child never got to exec: it died in a hook
+    int status = 0;
+    waitpid(inst.child_pid, &status, 0);
+    inst.child_pid = 0;
+    std::string how = WIFSIGNALED(status) ? "was killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
+                                                strsignal(WTERMSIG(status)) + ")"
+                                          : "exited with status " + std::to_string(WEXITSTATUS(status));
+    std::string hooks;
+    for (auto &s : inst.slots)
+      if (s->plugin->desc.on_child_setup || s->plugin->desc.on_child_exec) hooks += (hooks.empty() ? "" : ", ") + s->name();
+    throw abort_run("the instance's first process " + how + " before the payload was executed, without a message: a "
+                    "child-side plugin hook crashed (child-side plugins: " + (hooks.empty() ? "none" : hooks) + ")",
+                    kExitOwnError);
   }
   if (n >= static_cast<ssize_t>(sizeof f.code)) {
     int status = 0;

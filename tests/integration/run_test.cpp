@@ -5,6 +5,7 @@
 #include <sys/msg.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -265,6 +266,71 @@ TEST(Run, FailingPrestartHookAbortsAndTearsDown) {
   EXPECT_THAT(r.err, HasSubstr("exited with status 1"));
   EXPECT_FALSE(std::filesystem::exists(marker));
   EXPECT_TRUE(std::filesystem::exists(d.path() + "/poststop-ran"));
+}
+
+TEST(Run, CallerIgnoringSigchldDoesNotHang) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto none = d.write("none.toml", "version = 1\n");
+  auto pid = d.write("pid.toml", "version = 1\n[[namespace]]\ntype = \"pid\"\n");
+  for (const auto &p : {none, pid}) {
+    Result r = run(nsrig_argv({"run", "-p", p, "--", "sh", "-c", "echo hi; exit 5"}), true);
+    EXPECT_EQ(r.exit_code, 5) << p << r.err;
+    EXPECT_EQ(r.out, "hi\n");
+  }
+}
+
+TEST(Run, PluginCrashingInTheChildIsAFailure) {
+  REQUIRE_ROOT();
+  TempDir d;
+  std::string marker = d.path() + "/marker", started = d.path() + "/started";
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"probe\"\ncrash = true\nmarker = \"" + marker +
+                             "\"\n[[hooks.poststart]]\npath = \"/bin/sh\"\nargs = [\"sh\", \"-c\", \"touch " + started + "\"]\n");
+  Result r = run_nsrig({"run", "-p", p, "--", "true"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("killed by signal 11"));
+  EXPECT_THAT(r.err, HasSubstr("child-side plugins: probe"));
+  EXPECT_FALSE(std::filesystem::exists(started)) << "poststart ran for an instance that never started";
+  EXPECT_FALSE(std::filesystem::exists(marker));
+}
+
+TEST(Run, HookTimeoutKillsItsWholeProcessGroup) {
+  REQUIRE_ROOT();
+  TempDir d;
+  std::string tag = "nsrig-hook-child-" + std::to_string(getpid());
+  auto p = d.write("p.toml", "version = 1\n[[hooks.prestart]]\npath = \"/bin/sh\"\n"
+                             "args = [\"sh\", \"-c\", \"sleep 1000 " + tag + " & sleep 1000\"]\ntimeout_ms = 300\n");
+  Result r = run_nsrig({"run", "-p", p, "--", "true"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("timed out after 300 ms"));
+  for (int i = 0; i < 50 && count_processes(tag) > 0; ++i) usleep(20000);
+  EXPECT_EQ(count_processes(tag), 0) << "the hook's own child outlived the timeout";
+}
+
+TEST(Run, HookThatDoesNotReadStdinStillTimesOut) {
+  REQUIRE_ROOT();
+  TempDir d;
+  // A state JSON far larger than a pipe buffer, and a hook that never reads it.
+  auto p = d.write("p.toml", "version = 1\nname = \"" + std::string(200000, 'a') +
+                                 "\"\n[[hooks.prestart]]\npath = \"/bin/sleep\"\nargs = [\"sleep\", \"30\"]\n"
+                                 "timeout_ms = 300\n");
+  auto start = std::chrono::steady_clock::now();
+  Result r = run_nsrig({"run", "-p", p, "--", "true"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("timed out after 300 ms"));
+  // Bounded, not a timing assertion: the hook would otherwise run for 30 s.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+}
+
+TEST(Run, SigtermDuringAHookStopsTheRun) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\n[[hooks.prestart]]\npath = \"/bin/sh\"\n"
+                             "args = [\"sh\", \"-c\", \"echo in-hook; exec sleep 1000\"]\n");
+  Child c(nsrig_argv({"run", "-p", p, "--", "true"}));
+  ASSERT_TRUE(c.wait_for_line("in-hook"));
+  kill(c.pid(), SIGTERM);
+  EXPECT_EQ(c.wait(), 125);
 }
 
 TEST(Run, HookTimeout) {

@@ -34,7 +34,7 @@ std::vector<std::string> nsrig_argv(const std::vector<std::string> &args) {
 
 Result run_nsrig(const std::vector<std::string> &args) { return run(nsrig_argv(args)); }
 
-Result run(const std::vector<std::string> &argv) {
+Result run(const std::vector<std::string> &argv, bool ignore_sigchld) {
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) return {};
   auto a = c_argv(argv);
@@ -42,6 +42,7 @@ Result run(const std::vector<std::string> &argv) {
   if (pid == 0) {
     dup2(out[1], 1);
     dup2(err[1], 2);
+    if (ignore_sigchld) signal(SIGCHLD, SIG_IGN);  // survives execve
     execv(a[0], a.data());
     _exit(127);
   }

@@ -13,8 +13,11 @@ struct Result {
   std::string out, err;
 };
 
-/** Runs `argv` (argv[0] is a path), waits, returns its status and output. */
-Result run(const std::vector<std::string> &argv);
+/**
+ * Runs `argv` (argv[0] is a path), waits, returns its status and output.
+ * `ignore_sigchld`: start it with SIGCHLD ignored, as some callers do.
+ */
+Result run(const std::vector<std::string> &argv, bool ignore_sigchld = false);
 
 /** nsrig with the in-tree and test plugin dirs, then `args`. */
 Result run_nsrig(const std::vector<std::string> &args);

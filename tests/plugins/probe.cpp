@@ -4,6 +4,7 @@
 //   marker  = "/path" prepare creates the file, teardown removes it (side effects are undone)
 //   sleeper = "tag"  child_setup starts a background `sleep 1000` with that tag in its argv
 //   hang    = true   child_setup prints "hanging" to stdout and then blocks forever
+//   crash   = true   child_setup dies of SIGSEGV, without a message
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -19,7 +20,7 @@ struct Probe {
   static constexpr uint64_t clone_flag = 0;
 
   std::string fail_in, marker, sleeper;
-  bool throws = false, hang = false;
+  bool throws = false, hang = false, crash = false;
 
   void maybe_fail(nsrig::Context &c, const std::string &phase) {
     if (fail_in != phase) return;
@@ -33,6 +34,7 @@ struct Probe {
     marker = c.string_or("marker", "");
     sleeper = c.string_or("sleeper", "");
     hang = c.boolean_or("hang", false);
+    crash = c.boolean_or("crash", false);
     maybe_fail(c, "configure");
   }
   void prepare(nsrig::Context &c) {
@@ -53,6 +55,7 @@ struct Probe {
       _exit(127);
     }
     maybe_fail(c, "child_setup");
+    if (crash) raise(SIGSEGV);
     if (hang) {
       nsrig::check(write(1, "hanging\n", 8), "write");
       for (;;) pause();
