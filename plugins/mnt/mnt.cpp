@@ -62,6 +62,7 @@ void need_existing(nsrig::Context &c, const std::string &key, const std::string 
 
 mnt::Mount read_mount(nsrig::Context &c, const std::string &at) {
   mnt::Mount m;
+  if (!c.has(at + ".type")) c.fail_at(at, "needs 'type': proc, sysfs, tmpfs, bind, rbind, devpts, mqueue or overlay");
   m.type = c.string_or(at + ".type", "");
   static const std::vector<std::string> types = {"proc", "sysfs", "tmpfs", "bind", "rbind", "devpts", "mqueue", "overlay"};
   if (std::find(types.begin(), types.end(), m.type) == types.end())
@@ -168,8 +169,22 @@ struct Mnt {
     if (dev != "none" && !has_root()) c.fail_at("dev", "needs a 'root' (without one, /dev is the host's)");
     proc = c.boolean_or("proc", true) && (has_root() || (c.clone_flags() & CLONE_NEWPID));
     sys = c.boolean_or("sys", has_root());
+    if (c.has("mounts") && c.kind("mounts") != NSRIG_CFG_ARRAY)
+      c.fail_at("mounts", "must be an array of tables: mounts = [{ type = \"tmpfs\", target = \"/tmp\" }]");
     size_t n = c.size("mounts");
-    for (size_t i = 0; i < n; ++i) mounts.push_back(read_mount(c, "mounts[" + std::to_string(i) + "]"));
+    for (size_t i = 0; i < n; ++i) {
+      std::string at = "mounts[" + std::to_string(i) + "]";
+      if (c.kind(at) != NSRIG_CFG_TABLE) c.fail_at(at, "must be a table: { type = ..., target = ... }");
+      mounts.push_back(read_mount(c, at));
+      // Without a root of its own, targets are host paths: check them now, and never create them there.
+      if (!has_root()) {
+        if (mounts.back().create)
+          c.fail_at(at + ".create", "needs a 'root': without one it would create the target on the host");
+        struct stat st {};
+        if (stat(mounts.back().target.c_str(), &st) != 0)
+          c.fail_at(at + ".target", "'" + mounts.back().target + "' does not exist");
+      }
+    }
     for (auto &m : mounts) {
       if (m.type == "proc" && m.target == "/proc") proc = false;  // the profile mounts it itself
       if (m.type == "sysfs" && m.target == "/sys") sys = false;
@@ -235,7 +250,13 @@ struct Mnt {
       unsigned long f = MS_NOSUID | MS_NODEV | MS_NOEXEC | ((c.clone_flags() & CLONE_NEWNET) ? 0 : MS_RDONLY);
       mnt::mount_one(root_fd, root, mnt::Mount{"sysfs", "", "/sys", {}, "", "", "", f, false});
     }
-    for (const auto &m : mounts) mnt::mount_one(root_fd, root, m);
+    for (size_t i = 0; i < mounts.size(); ++i) {
+      try {
+        mnt::mount_one(root_fd, root, mounts[i]);
+      } catch (const std::runtime_error &e) {
+        throw nsrig::ConfigError("mounts[" + std::to_string(i) + "]", e.what());  // points at the profile entry
+      }
+    }
     mnt::mask_paths(root_fd, root, masked);
     mnt::readonly_paths(root_fd, root, ro_paths);
     if (root == "/") return;

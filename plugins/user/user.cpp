@@ -5,6 +5,7 @@
 // lines; ranges must not overlap; an unprivileged writer may only map its own
 // id, one line, and must write "deny" to /proc/PID/setgroups before gid_map.
 #include <fcntl.h>
+#include <grp.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -34,9 +35,15 @@ std::vector<Range> read_map(nsrig::Context &c, const std::string &key) {
     r.outside = need("outside");
     r.count = need("count");
     if (r.count == 0) c.fail_at(at + ".count", "must be at least 1");
-    for (auto &o : out)
+    constexpr int64_t kIds = 4294967296LL;  // ids are 32-bit: a range may not run past 2^32
+    if (r.inside + r.count > kIds || r.outside + r.count > kIds)
+      c.fail_at(at, "runs past id 4294967295: lower 'count' or the first id");
+    for (auto &o : out) {
       if (r.inside < o.inside + o.count && o.inside < r.inside + r.count)
         c.fail_at(at, "overlaps another range inside the namespace");
+      if (r.outside < o.outside + o.count && o.outside < r.outside + r.count)
+        c.fail_at(at, "overlaps another range outside the namespace");
+    }
     out.push_back(r);
   }
   return out;
@@ -90,7 +97,27 @@ struct User {
       if (setgroups != "deny")
         c.fail_at("setgroups", "must be \"deny\" when running unprivileged (user_namespaces(7))");
     }
+    switch_to_root = maps_zero(uids) && maps_zero(gids);
+    if (!switch_to_root)
+      c.warn("uid/gid 0 is not mapped inside: the payload runs as the overflow id (65534) without capabilities");
   }
+
+  void child_setup(nsrig::Context &) {
+    if (!switch_to_root) return;
+    if (setgroups == "allow") nsrig::check(::setgroups(0, nullptr), "setgroups([]) inside the user namespace");
+    nsrig::check(setresgid(0, 0, 0), "setresgid(0) inside the user namespace");
+    nsrig::check(setresuid(0, 0, 0), "setresuid(0) inside the user namespace");
+  }
+
+  // The first process was created by root (or the caller) outside; if that id
+  // is not mapped it shows as the overflow id inside, and an execve would drop
+  // every capability. So it becomes uid/gid 0 inside when 0 is mapped.
+  static bool maps_zero(const std::vector<Range> &m) {
+    for (auto &r : m)
+      if (r.inside == 0) return true;
+    return false;
+  }
+  bool switch_to_root = false;
 
   void parent_after_clone(nsrig::Context &c) {
     std::string proc = "/proc/" + std::to_string(c.child_pid());

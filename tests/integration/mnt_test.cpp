@@ -130,19 +130,29 @@ TEST(Mnt, SymlinkOutOfTheRootIsRefused) {
 TEST(Mnt, BindKindsMustMatchAndCreate) {
   REQUIRE_ROOT();
   TempDir d;
+  std::string root = make_rootfs(d);
   auto file = d.write("file.txt", "bound-file\n");
   fs::create_directories(d.path() + "/dir");
-  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\nmounts = [\n"
-                             "  { type = \"bind\", source = \"" + file + "\", target = \"" + d.path() +
-                             "/dir/new.txt\", create = true, readonly = true },\n]\n");
-  Result r = run_nsrig({"run", "-p", p, "--", "sh", "-c",
-                        "cat " + d.path() + "/dir/new.txt; echo x > " + d.path() + "/dir/new.txt || echo ro"});
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\nroot = \"" + root + "\"\nmounts = [\n"
+                             "  { type = \"tmpfs\", target = \"/tmp\" },\n"
+                             "  { type = \"bind\", source = \"" + file + "\", target = \"/etc/sub/new.txt\", "
+                             "create = true, readonly = true },\n]\n");
+  Result r = run_nsrig({"run", "-p", p, "--", "/bin/sh", "-c", "cat /etc/sub/new.txt; echo x > /etc/sub/new.txt || echo ro"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "bound-file\nro\n");
+  EXPECT_TRUE(fs::exists(root + "/etc/sub/new.txt"));  // made inside the root, where the profile asked
+  // Without a root, targets are host paths: they must exist, and are never created.
+  auto nocreate = d.write("nc.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\nmounts = [\n"
+                                     "  { type = \"tmpfs\", target = \"" + d.path() + "/missing\", create = true },\n]\n");
+  Result n = run_nsrig({"validate", nocreate});
+  EXPECT_EQ(n.exit_code, 125);
+  EXPECT_THAT(n.err, HasSubstr("needs a 'root': without one it would create the target on the host"));
+  EXPECT_FALSE(fs::exists(d.path() + "/missing"));
   auto bad = d.write("bad.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\nmounts = [\n"
                                  "  { type = \"bind\", source = \"" + file + "\", target = \"" + d.path() + "/dir\" },\n]\n");
   Result b = run_nsrig({"run", "-p", bad, "--", "true"});
   EXPECT_EQ(b.exit_code, 125);
+  EXPECT_THAT(b.err, HasSubstr(bad + ":5:3: mnt: 'mounts[0]'"));  // the failing entry's place in the profile
   EXPECT_THAT(b.err, HasSubstr("source is a file, target is not: the kinds must match"));
 }
 

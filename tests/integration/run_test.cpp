@@ -166,6 +166,18 @@ TEST(Run, ExecFailures) {
   EXPECT_EQ(count(ne.err, "cannot execute '" + data + "': Permission denied"), 1u) << ne.err;
 }
 
+TEST(Run, PayloadIsRootInsideWhenZeroIsMappedElsewhere) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"user\"\n"
+                             "uid_map = [{ inside = 0, outside = 100000, count = 65536 }]\n"
+                             "gid_map = [{ inside = 0, outside = 100000, count = 65536 }]\n"
+                             "[[namespace]]\ntype = \"uts\"\nhostname = \"mapped\"\n");
+  Result r = run_nsrig({"run", "-p", p, "--", "sh", "-c", "id -u; id -g; grep CapEff /proc/self/status; hostname"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "0\n0\nCapEff:\t000001ffffffffff\nmapped\n");
+}
+
 TEST(Run, UserMapsAreWritten) {
   REQUIRE_ROOT();
   TempDir d;

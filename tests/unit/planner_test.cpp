@@ -80,6 +80,7 @@ path = "/bin/true"
                      "clone core core",
                      "on_parent_after_clone parent user",
                      "on_parent_after_clone parent probe",
+                     "on_child_setup child user",
                      "on_child_setup child uts",
                      "on_child_setup child probe",
                      "exec child pid",
