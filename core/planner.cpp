@@ -65,7 +65,7 @@ Plan make_plan(Instance &inst) {
     if (s->plugin->desc.on_child_exec) {
       if (plan.exec_slot)
         throw Error(where(*s->table) + ": plugins '" + plan.exec_slot->name() + "' and '" + s->name() +
-                    "' both replace the exec step (on_child_exec); only one may (e.g. set init = false on one)");
+                    "' both replace the exec step (on_child_exec); only one plugin per profile may, so drop one of them");
       plan.exec_slot = s.get();
     }
   st.push_back({"load", "parent", "core", "profiles parsed and merged, plugins loaded"});
@@ -85,8 +85,7 @@ Plan make_plan(Instance &inst) {
   for (auto &a : inst.process.argv) argv += (argv.empty() ? "" : " ") + a;
   if (argv.empty()) argv = "(no command: give one on the command line or in [process].argv)";
   if (plan.exec_slot)
-    st.push_back({"exec", "child", plan.exec_slot->name(), "its on_child_exec runs as the first process and "
-                  "spawns the payload: " + argv});
+    st.push_back({"exec", "child", plan.exec_slot->name(), "its on_child_exec runs the payload: " + argv});
   else
     st.push_back({"exec", "child", "core", "execve: " + argv});
   each("on_post_start", "parent", &nsrig_plugin_descriptor::on_post_start, "payload running");

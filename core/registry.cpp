@@ -10,6 +10,7 @@
 
 #include "error.hpp"
 #include "host_api.hpp"
+#include "log.hpp"
 
 namespace fs = std::filesystem;
 
@@ -170,6 +171,9 @@ const Plugin &Registry::load_file(const std::string &path, const std::string &ex
   }
   p->after = names(p->desc.after);
   p->before = names(p->desc.before);
+  if (log::enabled(log::Level::debug))
+    log::debug("loaded plugin '" + p->name() + "' " + p->desc.version + " (ABI " + std::to_string(p->desc.abi_version) +
+               ", " + clone_flag_name(p->desc.clone_flag) + ") from " + path);
   loaded_.push_back(std::move(p));
   return *loaded_.back();
 }

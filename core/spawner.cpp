@@ -240,7 +240,10 @@ int run(Instance &inst, const Plan &plan, Timings *timings) {
                        : errno == EPERM ? " (creating these namespaces needs CAP_SYS_ADMIN or a user namespace: "
                                           "add [[namespace]] type = \"user\" first)"
                                         : "";
-    throw abort_run(errno_text("clone3(" + std::to_string(inst.clone_flags) + ")") + hint, kExitOwnError);
+    std::string flags;
+    for (uint64_t bit = 1; bit; bit <<= 1)
+      if (inst.clone_flags & bit) flags += (flags.empty() ? "" : "|") + clone_flag_name(bit);
+    throw abort_run(errno_text("clone3(" + (flags.empty() ? std::string("0") : flags) + ")") + hint, kExitOwnError);
   }
   if (pid == 0) {
     close(guard.fds[0]);
@@ -249,6 +252,8 @@ int run(Instance &inst, const Plan &plan, Timings *timings) {
   }
   inst.child_pid = static_cast<pid_t>(pid);
   inst.child_pidfd = pidfd;
+  if (log::enabled(log::Level::debug))
+    log::debug("instance " + inst.id + ": clone3 done, first process is pid " + std::to_string(pid));
   close(guard.fds[1]);
   guard.fds[1] = -1;
   clock.mark("clone");
@@ -303,6 +308,7 @@ int run(Instance &inst, const Plan &plan, Timings *timings) {
     throw abort_run(msg, f.code);
   }
   clock.mark("child_setup_exec");
+  if (log::enabled(log::Level::debug)) log::debug("instance " + inst.id + ": payload executed");
 
   for (auto &s : inst.slots)
     if (auto hook = s->plugin->desc.on_post_start; hook && hook(&s->ctx, s->state) != NSRIG_OK)
@@ -324,6 +330,8 @@ int run(Instance &inst, const Plan &plan, Timings *timings) {
     if (errno != EINTR) throw abort_run(errno_text("waitpid(" + std::to_string(inst.child_pid) + ")"), kExitOwnError);
   }
   clock.mark("wait");
+  if (log::enabled(log::Level::debug))
+    log::debug("instance " + inst.id + ": first process ended, exit status " + std::to_string(status_to_exit(status)));
   teardown(inst);
   clock.mark("teardown");
   return status_to_exit(status);

@@ -12,9 +12,10 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 scripts/install-deps.sh
-cmake --preset release >/dev/null
-cmake --build --preset release >/dev/null
-nsrig=build/release/bin/nsrig
+echo "demo: building nsrig (the first build takes a few minutes on 2 cores)..."
+cmake --preset ci >/dev/null
+cmake --build --preset ci >/dev/null
+nsrig=build/ci/bin/nsrig
 profile=examples/profiles/minimal.toml
 
 show() {

@@ -51,6 +51,8 @@ struct Loaded {
     inst = std::make_unique<Instance>(profile, registry, o.command);
     plan = make_plan(*inst);
     inst->configure();
+    if (log::enabled(log::Level::debug))
+      for (const auto &s : plan.steps) log::debug("plan: " + s.phase + " [" + s.side + "] " + s.who + ": " + s.what);
   }
   ~Loaded() { inst.reset(); }  // plugin states go before their libraries
 };

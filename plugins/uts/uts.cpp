@@ -10,12 +10,16 @@ namespace {
 
 // RFC 1123 host name rules, limited to what sethostname(2) takes (HOST_NAME_MAX = 64).
 void validate(nsrig::Context &c, const char *key, const std::string &v) {
-  if (v.empty() || v.size() > 64)
+  if (v.empty()) c.fail_at(key, "must not be empty; remove the key to keep the host's");
+  if (v.size() > 64)
     c.fail_at(key, "must be 1 to 64 bytes long (it is " + std::to_string(v.size()) + "); shorten it");
   if (v.front() == '-') c.fail_at(key, "must not start with a hyphen");
-  for (char ch : v)
-    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.'))
-      c.fail_at(key, std::string("may contain only letters, digits, '-' and '.', not '") + ch + "'");
+  for (size_t i = 0; i < v.size(); ++i) {
+    unsigned char ch = static_cast<unsigned char>(v[i]);
+    if (std::isalnum(ch) || ch == '-' || ch == '.') continue;
+    std::string shown = ch >= 0x20 && ch < 0x7f ? std::string("'") + v[i] + "'" : "a non-ASCII byte";
+    c.fail_at(key, "may contain only letters, digits, '-' and '.', not " + shown + " (byte " + std::to_string(i + 1) + ")");
+  }
 }
 
 struct Uts {

@@ -61,7 +61,11 @@ TEST(Config, HostnameTooLong) {
 
 TEST(Config, HostnameBadCharacters) {
   EXPECT_THAT(Fixture("[[namespace]]\ntype = \"uts\"\nhostname = \"a_b\"\n").configure_error(),
-              HasSubstr("may contain only letters, digits, '-' and '.', not '_'"));
+              HasSubstr("may contain only letters, digits, '-' and '.', not '_' (byte 2)"));
+  EXPECT_THAT(Fixture("[[namespace]]\ntype = \"uts\"\nhostname = \"\"\n").configure_error(),
+              HasSubstr("must not be empty"));
+  EXPECT_THAT(Fixture("[[namespace]]\ntype = \"uts\"\nhostname = \"h\u00e4\"\n").configure_error(),
+              HasSubstr("not a non-ASCII byte (byte 2)"));
   EXPECT_THAT(Fixture("[[namespace]]\ntype = \"uts\"\nhostname = \"-ab\"\n").configure_error(),
               HasSubstr("must not start with a hyphen"));
 }
