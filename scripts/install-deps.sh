@@ -8,7 +8,8 @@ pkgs=(
   libboost-dev libboost-log-dev libboost-filesystem-dev
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  procps iproute2 util-linux
+  libnl-3-dev libnl-route-3-dev
+  procps iproute2 util-linux iputils-ping netcat-openbsd
 )
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: run as root (apt-get needs it), or install these yourself: ${pkgs[*]}" >&2

@@ -1,6 +1,15 @@
-// net: a new network namespace with only the loopback link, brought up.
-// A new netns has lo, down (network_namespaces(7)); veth and bridge modes
-// come with the networking work.
+// net: a new network namespace.
+//   mode = "none"   only lo, brought up (the fast path);
+//   mode = "veth"   a veth pair: the host end nsr<id> stays on the host, the
+//                   peer is created directly in the instance's namespace as
+//                   `ifname` (eth0), with static addresses;
+//   mode = "bridge" the same, with the host end attached to an nsrig bridge
+//                   (nsrig0 by default, created on first use and deleted by
+//                   the last instance) and an address leased from its subnet.
+// No NAT, no forwarding and no default route unless the profile asks
+// (default_route = true). Links, addresses and routes go through libnl-3.
+// Both ends of a veth pair vanish when the namespace dies (veth(4)), so a
+// killed nsrig leaves no link behind; teardown deletes the host end anyway.
 #include <net/if.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -8,23 +17,146 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
+#include <memory>
 #include <nsrig/plugin.hpp>
+#include <vector>
+
+#include "ipam.hpp"
+#include "netlink.hpp"
 
 namespace {
 
+constexpr const char *kDefaultBridge = "nsrig0";
+constexpr const char *kDefaultSubnet = "10.231.0.0/24";
+
+std::vector<std::string> strings(nsrig::Context &c, const std::string &key) {
+  std::vector<std::string> out;
+  size_t n = c.size(key);
+  for (size_t i = 0; i < n; ++i) {
+    std::string at = key + "[" + std::to_string(i) + "]";
+    auto v = c.string(at);
+    if (!v) c.fail_at(at, "must be a string");
+    out.push_back(*v);
+  }
+  return out;
+}
+
+bool valid_ifname(const std::string &n) {
+  return !n.empty() && n.size() < IFNAMSIZ && n.find_first_of("/: \t\n") == std::string::npos && n != "." && n != "..";
+}
+
+// The address part of "a/p" (a gateway for the default route).
+std::string address_of(const std::string &cidr) { return cidr.substr(0, cidr.find('/')); }
+
 struct Net {
   static constexpr const char *name = "net";
-  static constexpr const char *version = "1.0.0";
-  static constexpr const char *description = "network namespace: loopback up";
+  static constexpr const char *version = "1.1.0";
+  static constexpr const char *description = "network namespace: lo, veth or bridge (libnl)";
   static constexpr uint64_t clone_flag = CLONE_NEWNET;
 
+  std::string mode, ifname, mac, bridge, host_if;
+  std::vector<std::string> addresses, host_addresses;
+  ipam::Subnet subnet;
+  unsigned mtu = 0;
+  bool default_route = false;
+  uint32_t leased = 0;   // bridge mode: the address taken in prepare
+  std::string pool_dir;  // <state base>/net/<bridge>
+  std::string id;
+
   void configure(nsrig::Context &c) {
-    std::string mode = c.string_or("mode", "none");
-    if (mode != "none")
-      c.fail_at("mode", "'" + mode + "' is not available in this version; use mode = \"none\" (loopback only)");
+    mode = c.string_or("mode", "none");
+    if (mode != "none" && mode != "veth" && mode != "bridge")
+      c.fail_at("mode", "must be \"none\", \"veth\" or \"bridge\"");
+    if (mode == "none") return;
+    id = c.instance_id();
+    host_if = "nsr" + id.substr(0, 8);
+    ifname = c.string_or("ifname", "eth0");
+    if (!valid_ifname(ifname)) c.fail_at("ifname", "must be a link name of 1 to 15 bytes without '/', ':' or spaces");
+    if (auto m = c.integer("mtu")) {
+      if (*m < 68 || *m > 65535) c.fail_at("mtu", "must be 68 to 65535 (bytes)");
+      mtu = static_cast<unsigned>(*m);
+    }
+    mac = c.string_or("mac", "");
+    default_route = c.boolean_or("default_route", false);
+    addresses = strings(c, "addresses");
+    if (mode == "veth") {
+      host_addresses = strings(c, "host_addresses");
+      if (default_route && host_addresses.empty())
+        c.fail_at("default_route", "needs host_addresses: the route goes via the host end");
+    } else {
+      bridge = c.string_or("bridge", kDefaultBridge);
+      if (!valid_ifname(bridge) || !bridge.starts_with("nsr"))
+        c.fail_at("bridge", "must be a link name starting with \"nsr\": nsrig creates and deletes its bridges");
+      std::string s = c.string_or("subnet", kDefaultSubnet);
+      try {
+        subnet = ipam::parse_subnet(s);
+      } catch (const std::invalid_argument &e) {
+        c.fail_at("subnet", e.what());
+      }
+    }
+    for (const auto &a : addresses)
+      if (a.find('/') == std::string::npos) c.fail_at("addresses", "'" + a + "' needs a prefix length, e.g. \"" + a + "/24\"");
+    // Reads only: checks that would otherwise fail after namespaces exist.
+    nl::Socket sk;
+    if (sk.exists(host_if)) c.fail_at("mode", "a link named '" + host_if + "' already exists on the host");
+    if (mode == "bridge") {
+      std::string clash = sk.overlapping_route(subnet.str(), bridge);
+      if (!clash.empty())
+        c.fail_at("subnet", subnet.str() + " overlaps the host's route " + clash + "; choose another 'subnet'");
+    }
   }
-  // SIOCSIFFLAGS on lo: one ioctl, no netlink socket needed for this (netdevice(7)).
+
+  // Bridge mode: the bridge (first instance creates it) and a lease, under the pool's lock.
+  void prepare(nsrig::Context &c) {
+    if (mode != "bridge") return;
+    pool_dir = std::filesystem::path(c.state_dir()).parent_path().string() + "/net/" + bridge;
+    ipam::Pool pool(pool_dir, subnet);
+    nl::Socket sk;
+    if (!sk.exists(bridge)) {
+      sk.add_bridge(bridge);
+      sk.add_address(bridge, ipam::ip_str(subnet.gateway()) + "/" + std::to_string(subnet.prefix));
+      sk.up(bridge);
+    }
+    leased = pool.allocate(id, getpid());
+    addresses.insert(addresses.begin(), ipam::ip_str(leased) + "/" + std::to_string(subnet.prefix));
+    c.info("instance address " + addresses.front() + " on bridge " + bridge);
+  }
+
+  // The veth pair, its peer created right inside the child's namespace.
+  void parent_after_clone(nsrig::Context &c) {
+    if (mode == "none") return;
+    nl::Socket sk;
+    sk.add_veth(host_if, ifname, c.child_pid());
+    if (mode == "bridge") sk.enslave(host_if, bridge);
+    for (const auto &a : host_addresses) sk.add_address(host_if, a);
+    sk.up(host_if);
+  }
+
   void child_setup(nsrig::Context &) {
+    lo_up();
+    if (mode == "none") return;
+    nl::Socket sk;
+    if (mtu) sk.set_mtu(ifname, mtu);
+    if (!mac.empty()) sk.set_mac(ifname, mac);
+    for (const auto &a : addresses) sk.add_address(ifname, a);
+    sk.up(ifname);
+    if (default_route)
+      sk.add_default_route(ifname, mode == "bridge" ? ipam::ip_str(subnet.gateway()) : address_of(host_addresses.front()));
+  }
+
+  void teardown(nsrig::Context &) {
+    if (mode == "none") return;
+    nl::Socket sk;
+    sk.remove(host_if);  // usually gone already, with the namespace
+    if (mode != "bridge" || pool_dir.empty()) return;
+    ipam::Pool pool(pool_dir, subnet);
+    if (leased) pool.release(leased, id);
+    if (pool.live() == 0) sk.remove(bridge);  // the last instance on it
+  }
+
+  // SIOCSIFFLAGS on lo: one ioctl (netdevice(7)); a new netns has lo down.
+  static void lo_up() {
     int fd = static_cast<int>(nsrig::check(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), "socket(AF_INET)"));
     ifreq ifr{};
     std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);

@@ -1,0 +1,181 @@
+// The net plugin on real namespaces: veth, the bridge with its address pool,
+// and nothing left on the host. Traffic goes only to addresses inside
+// namespaces these tests create. Each test uses its own bridge and subnet, so
+// that tests running side by side do not meet.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <regex>
+#include <set>
+
+#include "../unit/helpers.hpp"
+#include "support.hpp"
+
+using namespace nsrig::test;
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+namespace {
+
+#define REQUIRE_ROOT() \
+  if (!is_root()) GTEST_SKIP() << "needs root: creates network namespaces and links (CI runs as root)"
+
+// Host links whose name starts with nsr (nsrig's own), one per line.
+std::string nsr_links() {
+  Result r = run({"/bin/sh", "-c", "ip -o link show | awk -F': ' '{print $2}' | grep '^nsr' | sort || true"});
+  return r.out;
+}
+
+std::string sh(const std::string &cmd) { return run({"/bin/sh", "-c", cmd}).out; }
+
+std::string bridge_profile(const TempDir &d, const std::string &bridge, const std::string &subnet,
+                           const std::string &extra = "") {
+  return d.write(bridge + ".toml", "version = 1\n[[namespace]]\ntype = \"net\"\nmode = \"bridge\"\nbridge = \"" + bridge +
+                                       "\"\nsubnet = \"" + subnet + "\"\n" + extra);
+}
+
+// First IPv4 address printed as "inet A.B.C.D/" in `out`.
+std::string inet(const std::string &out) {
+  std::smatch m;
+  return std::regex_search(out, m, std::regex("inet ([0-9.]+)/")) ? m[1].str() : "";
+}
+
+TEST(Net, NoneHasOnlyLoopbackUp) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"net\"\n");
+  Result r = run_nsrig({"run", "-p", p, "--", "sh", "-c", "ip -o link show | awk -F': ' '{print $2}'; ping -c1 -W2 127.0.0.1 >/dev/null && echo lo-ok"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "lo\nlo-ok\n");
+}
+
+TEST(Net, VethReachableFromTheHost) {
+  REQUIRE_ROOT();
+  std::string before = nsr_links();
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"net\"\nmode = \"veth\"\n"
+                             "addresses = [\"10.232.7.2/30\"]\nhost_addresses = [\"10.232.7.1/30\"]\nmtu = 1400\n");
+  Child c(nsrig_argv({"run", "-p", p, "--", "sh", "-c",
+                      "ip -o -4 addr show eth0; cat /sys/class/net/eth0/mtu; ip -o link show lo | grep -c UP; "
+                      "echo ready; nc -l -w 20 10.232.7.2 7777"}));
+  ASSERT_TRUE(c.wait_for_line("ready")) << c.out();
+  EXPECT_THAT(c.out(), HasSubstr("inet 10.232.7.2/30"));
+  EXPECT_THAT(c.out(), HasSubstr("\n1400\n1\n"));
+  EXPECT_EQ(run({"/bin/ping", "-c1", "-W2", "10.232.7.2"}).exit_code, 0);
+  // Connect once the listener is up (bounded retries).
+  Result sent;
+  for (int i = 0; i < 100; ++i) {
+    sent = run({"/bin/sh", "-c", "echo hello-over-veth | nc -N -w 2 10.232.7.2 7777"});
+    if (sent.exit_code == 0) break;
+    usleep(50000);
+  }
+  EXPECT_EQ(sent.exit_code, 0) << sent.err;
+  EXPECT_EQ(c.wait(), 0);
+  EXPECT_THAT(c.out(), HasSubstr("hello-over-veth"));
+  EXPECT_EQ(nsr_links(), before);
+}
+
+TEST(Net, TwoInstancesOnABridgeTalk) {
+  REQUIRE_ROOT();
+  std::string before = nsr_links();
+  TempDir d, state;
+  auto p = bridge_profile(d, "nsrt1", "10.232.8.0/24");
+  auto env = [&](std::vector<std::string> args) {
+    std::vector<std::string> v = {"/usr/bin/env", "NSRIG_STATE_DIR=" + state.path()};
+    for (auto &a : nsrig_argv(args)) v.push_back(a);
+    return v;
+  };
+  Child a(env({"run", "-p", p, "--", "sh", "-c", "ip -o -4 addr show eth0; echo ready; nc -l -w 20 0.0.0.0 7777"}));
+  ASSERT_TRUE(a.wait_for_line("ready")) << a.out();
+  std::string addr_a = inet(a.out());
+  ASSERT_FALSE(addr_a.empty()) << a.out();
+  Child b(env({"run", "-p", p, "--", "sh", "-c",
+               "ip -o -4 addr show eth0; echo ready; for i in $(seq 100); do "
+               "echo from-b | nc -N -w 2 " + addr_a + " 7777 && exit 0; sleep 0.05; done; exit 1"}));
+  ASSERT_TRUE(b.wait_for_line("ready")) << b.out();
+  std::string addr_b = inet(b.out());
+  EXPECT_NE(addr_a, addr_b);
+  EXPECT_THAT(addr_a, ::testing::StartsWith("10.232.8."));
+  EXPECT_THAT(addr_b, ::testing::StartsWith("10.232.8."));
+  EXPECT_EQ(b.wait(), 0) << b.out();
+  EXPECT_EQ(a.wait(), 0);
+  EXPECT_THAT(a.out(), HasSubstr("from-b"));
+  EXPECT_EQ(nsr_links(), before) << "a link (veth or bridge) was left on the host";
+  EXPECT_TRUE(fs::is_empty(state.path())) << "a lease or state dir was left: " << sh("find " + state.path());
+}
+
+TEST(Net, ManySpawnsLeaveTheHostAsBefore) {
+  REQUIRE_ROOT();
+  std::string before = nsr_links();
+  TempDir d, state;
+  auto p = bridge_profile(d, "nsrt2", "10.232.9.0/24");
+  for (int i = 0; i < 200; ++i) {
+    Result r = run({"/usr/bin/env", "NSRIG_STATE_DIR=" + state.path(), NSRIG_BIN, "run", "-p", p, "--", "true"});
+    ASSERT_EQ(r.exit_code, 0) << "spawn " << i << ": " << r.err;
+  }
+  EXPECT_EQ(nsr_links(), before);
+  EXPECT_TRUE(fs::is_empty(state.path())) << sh("find " + state.path());
+}
+
+TEST(Net, FailureAfterNetLeavesNothing) {
+  REQUIRE_ROOT();
+  std::string before = nsr_links();
+  TempDir d, state;
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"net\"\nmode = \"bridge\"\nbridge = \"nsrt3\"\n"
+                             "subnet = \"10.232.10.0/24\"\n[[namespace]]\ntype = \"probe\"\nfail_in = \"child_setup\"\n");
+  Result r = run({"/usr/bin/env", "NSRIG_STATE_DIR=" + state.path(), NSRIG_BIN, "--plugin-dir", NSRIG_TEST_PLUGIN_DIR,
+                  "run", "-p", p, "--", "true"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("probe failure in child_setup"));
+  EXPECT_EQ(nsr_links(), before);
+  EXPECT_TRUE(fs::is_empty(state.path())) << sh("find " + state.path());
+}
+
+TEST(Net, ExhaustedPoolFailsBeforeClone) {
+  REQUIRE_ROOT();
+  TempDir d, state;
+  auto p = bridge_profile(d, "nsrt4", "10.232.11.0/30");  // one address for instances: .2
+  auto env = std::vector<std::string>{"/usr/bin/env", "NSRIG_STATE_DIR=" + state.path(), NSRIG_BIN};
+  auto args = [&](std::vector<std::string> a) {
+    auto v = env;
+    v.insert(v.end(), a.begin(), a.end());
+    return v;
+  };
+  Child a(args({"run", "-p", p, "--", "sh", "-c", "echo ready; exec sleep 30"}));
+  ASSERT_TRUE(a.wait_for_line("ready"));
+  Result b = run(args({"run", "-p", p, "--", "true"}));
+  EXPECT_EQ(b.exit_code, 125);
+  EXPECT_THAT(b.err, HasSubstr("address pool 10.232.11.0/30 is exhausted"));
+  kill(a.pid(), SIGTERM);
+  a.wait();
+}
+
+TEST(Net, SubnetOverlappingAHostRouteIsRefused) {
+  REQUIRE_ROOT();
+  // A route of our own to clash with, on a link of our own (nsr prefix), removed at the end.
+  ASSERT_EQ(run({"/bin/sh", "-c", "ip link add nsrtd0 type veth peer name nsrtd1 && "
+                                  "ip addr add 10.232.12.1/24 dev nsrtd0 && ip link set nsrtd0 up"}).exit_code, 0);
+  TempDir d;
+  auto p = bridge_profile(d, "nsrt5", "10.232.0.0/16");
+  Result r = run_nsrig({"validate", p});
+  run({"/bin/sh", "-c", "ip link del nsrtd0"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("10.232.0.0/16 overlaps the host's route 10.232.12.0/24 dev nsrtd0"));
+}
+
+TEST(Net, ConfigErrors) {
+  TempDir d;
+  auto err = [&](const std::string &body) {
+    return run_nsrig({"validate", d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"net\"\n" + body)}).err;
+  };
+  EXPECT_THAT(err("mode = \"bridge\"\nbridge = \"br0\"\n"), HasSubstr("must be a link name starting with \"nsr\""));
+  EXPECT_THAT(err("mode = \"bridge\"\nsubnet = \"10.1.2.3/24\"\n"), HasSubstr("did you mean 10.1.2.0/24?"));
+  EXPECT_THAT(err("mode = \"veth\"\naddresses = [\"10.1.2.3\"]\n"), HasSubstr("needs a prefix length"));
+  EXPECT_THAT(err("mode = \"veth\"\ndefault_route = true\n"), HasSubstr("needs host_addresses"));
+  EXPECT_THAT(err("mode = \"cni\"\n"), HasSubstr("must be \"none\", \"veth\" or \"bridge\""));
+}
+
+}  // namespace
