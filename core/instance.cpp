@@ -146,11 +146,22 @@ int32_t h_state_dir(nsrig_ctx *ctx, const char **out) {
   }
 }
 
+int32_t h_publish(nsrig_ctx *ctx, const char *key, const char *value) {
+  if (!key || !*key || !value) return NSRIG_ERR_INVALID;
+  auto &facts = ctx->inst->facts;
+  auto it = std::find_if(facts.begin(), facts.end(), [&](auto &f) { return f.first == key; });
+  if (it != facts.end())
+    it->second = value;
+  else
+    facts.emplace_back(key, value);
+  return NSRIG_OK;
+}
+
 const nsrig_host_api kHostApi = {
     sizeof(nsrig_host_api), NSRIG_ABI_VERSION, h_log,         h_set_error,   h_config_error,
     h_config_kind,          h_config_string,   h_config_int,  h_config_bool, h_config_size,
     h_config_key,           h_child_pid,       h_child_pidfd, h_clone_flags, h_has_plugin,
-    h_instance_id,          h_spawn_payload,   h_exec_payload, h_state_dir,
+    h_instance_id,          h_spawn_payload,   h_exec_payload, h_state_dir,   h_publish,
 };
 
 // Walks the plugin's table; the first value no getter read is an unknown key.
@@ -250,7 +261,7 @@ const std::string &Instance::state_dir() {
 }
 
 void Instance::remove_state_dir_if_empty() {
-  if (state_dir_.empty()) return;
+  if (state_dir_.empty() || keep_state_dir) return;
   if (rmdir(state_dir_.c_str()) != 0 && errno != ENOENT)
     log::warning(errno_text("rmdir('" + state_dir_ + "')") + " (left by a plugin's teardown)");
 }

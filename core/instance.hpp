@@ -87,7 +87,8 @@ class Instance {
 
   Profile &profile;
   ProcessSpec process;
-  std::string id;
+  std::string id;                                  ///< random, or the --name of a detached run
+  std::vector<std::pair<std::string, std::string>> facts;  ///< published by plugins
   std::vector<std::unique_ptr<Slot>> slots;  ///< hook order
   uint64_t clone_flags = 0;                   ///< union of the slots' clone_flag
 
@@ -96,6 +97,8 @@ class Instance {
   int child_pidfd = -1;
   int sync_fd = -1;            ///< child side: the sync socket (close-on-exec)
   bool in_child_exec = false;  ///< spawn_payload is allowed
+  bool keep_state_dir = false; ///< a detached run: the supervisor removes the dir itself
+  std::vector<int> close_in_child;  ///< fds of the caller's that the child closes first
 
  private:
   std::string state_dir_;  ///< empty until state_dir() was called

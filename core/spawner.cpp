@@ -98,6 +98,7 @@ namespace {
 // The child, right after clone3: wait for the parent, set up, exec.
 [[noreturn]] void child_main(Instance &inst, const Plan &plan) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
+  for (int fd : inst.close_in_child) close(fd);
   char go = 0;
   if (read(inst.sync_fd, &go, 1) != 1 || go != 'g') _exit(kExitOwnError);  // parent failed and reports it
   for (auto &s : inst.slots)
@@ -132,8 +133,8 @@ class Clock {
   std::chrono::steady_clock::time_point last_;
 };
 
-// Teardown from the record of what ran: every slot that reached the prepare
-// phase, in reverse; failures are logged and teardown goes on.
+}  // namespace
+
 void teardown(Instance &inst) {
   for (auto it = inst.slots.rbegin(); it != inst.slots.rend(); ++it) {
     Slot &s = **it;
@@ -145,6 +146,8 @@ void teardown(Instance &inst) {
   std::string err = run_command_hooks(inst, "poststop", "stopped", 0);
   if (!err.empty()) log::warning(err);
 }
+
+namespace {
 
 int status_to_exit(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
@@ -198,7 +201,7 @@ pid_t spawn_payload(Instance &inst) {
   return pid;
 }
 
-int run(Instance &inst, const Plan &plan, Timings *timings) {
+int run(Instance &inst, const Plan &plan, Timings *timings, const std::function<void()> &on_started) {
   Clock clock(timings);
   RunGuard guard{};
   guard.inst = &inst;
@@ -316,6 +319,7 @@ int run(Instance &inst, const Plan &plan, Timings *timings) {
   if (std::string err = run_command_hooks(inst, "poststart", "running", inst.child_pid); !err.empty())
     log::warning(err);  // OCI: a poststart failure is logged, the container keeps running
   clock.mark("post_start");
+  if (on_started) on_started();
 
   // The child's pidfd becomes readable when it exits; meanwhile forward signals.
   int status = 0;

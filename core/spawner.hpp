@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <sys/types.h>
 #include <utility>
@@ -26,9 +27,20 @@ using Timings = std::vector<std::pair<std::string, int64_t>>;
  * On a setup failure, tears down what was prepared (reverse order) and
  * throws nsrig::Error: exit_code 125 for a hook failure, 126 / 127 when the
  * payload cannot be executed / is not found; the message is the child's own,
- * carried over the sync socket.
+ * carried over the sync socket. `on_started` is called once the payload was
+ * executed and the post_start hooks ran (a detached run reports success then).
  */
-int run(Instance &inst, const Plan &plan, Timings *timings = nullptr);
+int run(Instance &inst, const Plan &plan, Timings *timings = nullptr,
+        const std::function<void()> &on_started = nullptr);
+
+/**
+ * Teardown from the record of what ran: on_teardown of every slot that
+ * reached the prepare phase, in reverse order (failures logged), then the
+ * poststop hooks. Also used by `nsrig rm` for an instance whose supervisor
+ * died: there every slot is marked prepared and plugins undo what their
+ * deterministic names (from the instance id) say exists.
+ */
+void teardown(Instance &inst);
 
 /**
  * Child side, for host->spawn_payload: forks; the new process resets signal

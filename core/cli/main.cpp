@@ -14,23 +14,16 @@
 #include "profile.hpp"
 #include "registry.hpp"
 #include "spawner.hpp"
+#include "cli.hpp"
 
 #ifndef NSRIG_VERSION
 #define NSRIG_VERSION "0.0.0"
 #endif
 
 using namespace nsrig;
+using namespace nsrig::cli;
 
 namespace {
-
-struct Options {
-  std::string log_level = "warning";
-  std::string log_format = "text";
-  std::vector<std::string> plugin_dirs;
-  std::vector<std::string> profiles;
-  std::vector<std::string> command;
-  bool timings = false;
-};
 
 void print_plan(const Plan &plan) {
   std::printf("%-3s %-22s %-7s %-8s %s\n", "#", "PHASE", "SIDE", "WHO", "WHAT");
@@ -39,26 +32,9 @@ void print_plan(const Plan &plan) {
     std::printf("%-3d %-22s %-7s %-8s %s\n", ++i, s.phase.c_str(), s.side.c_str(), s.who.c_str(), s.what.c_str());
 }
 
-// load -> plan -> configure: everything that can fail because of the profile
-// fails here, before any namespace exists.
-struct Loaded {
-  Profile profile;
-  Registry registry;
-  std::unique_ptr<Instance> inst;
-  Plan plan;
-  explicit Loaded(const Options &o) : registry(Registry::default_dirs(o.plugin_dirs)) {
-    load_profiles(o.profiles, profile);
-    inst = std::make_unique<Instance>(profile, registry, o.command);
-    plan = make_plan(*inst);
-    inst->configure();
-    if (log::enabled(log::Level::debug))
-      for (const auto &s : plan.steps) log::debug("plan: " + s.phase + " [" + s.side + "] " + s.who + ": " + s.what);
-  }
-  ~Loaded() { inst.reset(); }  // plugin states go before their libraries
-};
-
 int cmd_run(const Options &o) {
   if (o.profiles.empty()) log::warning("no profile given (-p): the command runs with no new namespace");
+  if (o.detach) return cmd_run_detached(o);
   Loaded l(o);
   if (l.inst->process.argv.empty())
     throw Error("no command to run: give one after the options (nsrig run -p PROFILE -- CMD...) or set "
@@ -114,6 +90,18 @@ int cmd_plugins(const Options &o) {
 
 }  // namespace
 
+namespace nsrig::cli {
+Loaded::Loaded(const Options &o, const std::string &id) : registry(Registry::default_dirs(o.plugin_dirs)) {
+  load_profiles(o.profiles, profile);
+  inst = std::make_unique<Instance>(profile, registry, o.command);
+  if (!id.empty()) inst->id = id;
+  plan = make_plan(*inst);
+  inst->configure();
+  if (log::enabled(log::Level::debug))
+    for (const auto &s : plan.steps) log::debug("plan: " + s.phase + " [" + s.side + "] " + s.who + ": " + s.what);
+}
+}  // namespace nsrig::cli
+
 int main(int argc, char **argv) {
   Options o;
   CLI::App app{"nsrig: run a process inside new Linux namespaces, one plugin per namespace type,\n"
@@ -138,10 +126,15 @@ int main(int argc, char **argv) {
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   run->add_flag("--timings", o.timings, "print the time of each lifecycle phase (microseconds) to stderr");
+  run->add_flag("-d,--detach", o.detach, "run in the background under a supervisor; print the instance's name");
+  run->add_option("--name", o.name, "name of a detached instance (default: generated)");
+  run->add_flag("--keep", o.keep, "keep a detached instance's state dir and log after it ends");
   // Everything from the first non-option argument (or after --) is the command, untouched.
   run->prefix_command();
-  run->footer("Usage: nsrig [GLOBAL OPTIONS] run [-p PROFILE]... [--timings] [--] CMD [ARGS...]\n"
-              "Without -p, CMD runs with no new namespace.\n"
+  run->footer("Usage: nsrig [GLOBAL OPTIONS] run [-p PROFILE]... [--timings] [-d [--name NAME]] [--] CMD [ARGS...]\n"
+              "Without -p, CMD runs with no new namespace. With -d, nsrig returns once CMD was executed\n"
+              "(exit 0, the name on stdout) or with the setup error; a supervisor waits for it, tears\n"
+              "down when it ends and removes the instance's state (unless --keep).\n"
               "Example: nsrig run -p examples/profiles/minimal.toml -- sh -c 'hostname; ps -ef'\n"
               "Exit status: CMD's; 128+N when it died of signal N; 125 nsrig's own error;\n"
               "126 CMD cannot be executed; 127 CMD was not found.");
@@ -152,17 +145,47 @@ int main(int argc, char **argv) {
   explain->add_option("profile", o.profiles, "profiles, merged in order")->required();
   app.add_subcommand("plugins", "List the plugins found: name, version, ABI, clone flag, path");
 
+  auto *ps = app.add_subcommand("ps", "List detached instances: name, status, pid, uptime, address, profile");
+  ps->add_option("--format", o.format, "table (default) or json")->check(CLI::IsMember({"table", "json"}));
+  auto *inspect = app.add_subcommand("inspect", "Print a detached instance's state (JSON)");
+  inspect->add_option("name", o.name, "instance name")->required();
+  auto *exec = app.add_subcommand("exec", "Run CMD inside a running instance's namespaces, root and cwd");
+  exec->add_flag("-i,--interactive", o.interactive, "keep stdin open (it is always passed through)");
+  exec->add_option("-e,--env", o.env, "KEY=VALUE for CMD's environment (repeatable)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  exec->add_option("--cwd", o.cwd, "working directory inside (default: the payload's, or /)");
+  exec->prefix_command();
+  exec->footer("Usage: nsrig exec [OPTIONS] NAME [--] CMD [ARGS...]\n"
+               "Joins every namespace of the instance with one setns(2) on its first process's pidfd, forks so\n"
+               "that CMD is inside the pid namespace, and exits with CMD's status (128+N for signal N).");
+  auto *stop = app.add_subcommand("stop", "Stop a detached instance: SIGTERM, then SIGKILL after the grace time");
+  stop->add_option("-t,--time", o.stop_timeout, "grace time in seconds before SIGKILL (default 10)")
+      ->check(CLI::Range(0, 3600));
+  stop->add_option("name", o.name, "instance name")->required();
+  auto *killc = app.add_subcommand("kill", "Send a signal (default KILL) to a detached instance's first process");
+  killc->add_option("name", o.name, "instance name")->required();
+  killc->add_option("signal", o.signal, "signal name or number (default KILL)");
+  auto *rm = app.add_subcommand("rm", "Remove a stopped instance's state; with -f, stop it first");
+  rm->add_flag("-f,--force", o.force, "stop a running instance (SIGKILL) before removing it");
+  rm->add_option("name", o.name, "instance name")->required();
+  auto *logs = app.add_subcommand("logs", "Print a detached instance's output (its log file)");
+  logs->add_option("name", o.name, "instance name")->required();
+  auto *ns = app.add_subcommand("ns", "Show each namespace of a running instance next to the host's, like lsns");
+  ns->add_option("--format", o.format, "table (default) or json")->check(CLI::IsMember({"table", "json"}));
+  ns->add_option("name", o.name, "instance name")->required();
+
   log::init(log::Level::warning, log::Format::text);
   // CLI11 2.1 mangles what follows "--" in a prefix-command subcommand, so a
   // "--" that comes before the command is split off here and the command
   // after it handed over untouched. A "--" after the command's first word
   // belongs to the command (nsrig run git log -- file).
   int dash = 0;
-  bool seen_run = false;
+  bool seen_cmd = false;
   for (int i = 1; i < argc && !dash; ++i) {
     std::string_view a(argv[i]);
-    if (a == "run") seen_run = true;
-    if (a == "--" && seen_run) dash = i;
+    if (a == "run" || a == "exec") seen_cmd = true;
+    if (a == "--" && seen_cmd) dash = i;
   }
   try {
     app.parse(dash ? dash : argc, argv);
@@ -182,6 +205,18 @@ int main(int argc, char **argv) {
     if (dash && !o.command.empty()) o.command.emplace_back("--");  // the command's own "--"
     if (dash) o.command.insert(o.command.end(), argv + dash + 1, argv + argc);
   }
+  if (exec->parsed()) {
+    auto rest = exec->remaining();  // NAME, then the command's words before any "--"
+    if (rest.empty() || rest.front().starts_with("-")) {
+      std::fprintf(stderr, "nsrig exec: %s; usage: nsrig exec [OPTIONS] NAME [--] CMD [ARGS...]\n",
+                   rest.empty() ? "no instance name" : ("unknown option '" + rest.front() + "'").c_str());
+      return kExitOwnError;
+    }
+    o.name = rest.front();
+    o.command.assign(rest.begin() + 1, rest.end());
+    if (dash && !o.command.empty()) o.command.emplace_back("--");
+    if (dash) o.command.insert(o.command.end(), argv + dash + 1, argv + argc);
+  }
   // Dispositions inherited from the caller must not change how children are
   // waited for: with SIGCHLD ignored the kernel reaps them and waitpid never
   // sees the payload. SIGPIPE is ignored here (a hook that does not read its
@@ -193,6 +228,14 @@ int main(int argc, char **argv) {
     if (run->parsed()) return cmd_run(o);
     if (validate->parsed()) return cmd_validate(o);
     if (explain->parsed()) return cmd_explain(o);
+    if (ps->parsed()) return cmd_ps(o);
+    if (inspect->parsed()) return cmd_inspect(o);
+    if (exec->parsed()) return cmd_exec(o);
+    if (stop->parsed()) return cmd_stop(o);
+    if (killc->parsed()) return cmd_kill(o);
+    if (rm->parsed()) return cmd_rm(o);
+    if (logs->parsed()) return cmd_logs(o);
+    if (ns->parsed()) return cmd_ns(o);
     return cmd_plugins(o);
   } catch (const Error &e) {
     log::error(e.what());

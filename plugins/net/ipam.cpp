@@ -121,13 +121,15 @@ uint32_t Pool::allocate(const std::string &instance, pid_t owner) {
                            " addresses, all leased); use a larger 'subnet'");
 }
 
-void Pool::release(uint32_t addr, const std::string &instance) {
-  fs::path p = fs::path(dir_) / ip_str(addr);
-  std::string owner;
-  std::ifstream f(p);
-  f >> owner;
-  f.close();
-  if (owner == instance) fs::remove(p);
+void Pool::release(const std::string &instance) {
+  std::error_code ec;
+  for (auto &e : fs::directory_iterator(dir_, ec)) {
+    if (!is_lease(e)) continue;
+    std::string owner;
+    std::ifstream f(e.path());
+    f >> owner;
+    if (owner == instance) fs::remove(e.path(), ec);
+  }
 }
 
 int Pool::live() const {

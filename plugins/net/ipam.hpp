@@ -39,8 +39,8 @@ class Pool {
 
   /** Takes the lowest free address (stale leases count as free); throws when the pool is exhausted. */
   uint32_t allocate(const std::string &instance, pid_t owner);
-  /** Removes the lease of `addr` if it belongs to `instance`. */
-  void release(uint32_t addr, const std::string &instance);
+  /** Removes every lease that belongs to `instance`. */
+  void release(const std::string &instance);
   /** Leases whose owner is alive. */
   int live() const;
 

@@ -70,7 +70,13 @@ struct Net {
       c.fail_at("mode", "must be \"none\", \"veth\" or \"bridge\"");
     if (mode == "none") return;
     id = c.instance_id();
-    host_if = "nsr" + id.substr(0, 8);
+    // nsr + 8 hex digits of FNV-1a of the id: fits IFNAMSIZ whatever the id (a --name) is,
+    // and can be derived again from the id alone (nsrig rm of a crashed instance).
+    uint32_t h = 2166136261u;
+    for (unsigned char ch : id) h = (h ^ ch) * 16777619u;
+    char hex[9];
+    std::snprintf(hex, sizeof hex, "%08x", h);
+    host_if = std::string("nsr") + hex;
     ifname = c.string_or("ifname", "eth0");
     if (!valid_ifname(ifname)) c.fail_at("ifname", "must be a link name of 1 to 15 bytes without '/', ':' or spaces");
     if (auto m = c.integer("mtu")) {
@@ -121,11 +127,13 @@ struct Net {
     leased = pool.allocate(id, getpid());
     addresses.insert(addresses.begin(), ipam::ip_str(leased) + "/" + std::to_string(subnet.prefix));
     c.info("instance address " + addresses.front() + " on bridge " + bridge);
+    c.publish("address", addresses.front());
   }
 
   // The veth pair, its peer created right inside the child's namespace.
   void parent_after_clone(nsrig::Context &c) {
     if (mode == "none") return;
+    if (mode == "veth" && !addresses.empty()) c.publish("address", addresses.front());
     nl::Socket sk;
     sk.add_veth(host_if, ifname, c.child_pid());
     if (mode == "bridge") sk.enslave(host_if, bridge);
@@ -145,13 +153,16 @@ struct Net {
       sk.add_default_route(ifname, mode == "bridge" ? ipam::ip_str(subnet.gateway()) : address_of(host_addresses.front()));
   }
 
-  void teardown(nsrig::Context &) {
+  // Works from the id alone too (nsrig rm after a crash): every name is derived from it.
+  void teardown(nsrig::Context &c) {
     if (mode == "none") return;
     nl::Socket sk;
     sk.remove(host_if);  // usually gone already, with the namespace
-    if (mode != "bridge" || pool_dir.empty()) return;
+    if (mode != "bridge") return;
+    if (pool_dir.empty()) pool_dir = std::filesystem::path(c.state_dir()).parent_path().string() + "/net/" + bridge;
+    if (!std::filesystem::exists(pool_dir)) return;
     ipam::Pool pool(pool_dir, subnet);
-    if (leased) pool.release(leased, id);
+    pool.release(id);
     if (pool.live() == 0) sk.remove(bridge);  // the last instance on it
   }
 

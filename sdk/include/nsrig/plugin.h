@@ -181,6 +181,15 @@ typedef struct nsrig_host_api {
    * teardown. Returns NSRIG_OK or NSRIG_ERR (message set: mkdir failed).
    */
   int32_t (*state_dir)(nsrig_ctx *ctx, const char **out);
+
+  /**
+   * Records a fact about the instance (both strings copied), shown by
+   * `nsrig ps` and `nsrig inspect` and kept in the instance state, e.g. key
+   * "address", value "10.231.0.2/24". A later value for a key replaces the
+   * earlier one. Parent side. Returns NSRIG_OK or NSRIG_ERR_INVALID (NULL or
+   * empty key).
+   */
+  int32_t (*publish)(nsrig_ctx *ctx, const char *key, const char *value);
 } nsrig_host_api;
 
 /** Hook called in on_configure: validate, allocate *state (owned by the plugin). */

@@ -136,6 +136,11 @@ class Context {
     return out;
   }
 
+  /** Records a fact for nsrig ps / inspect (e.g. "address"). */
+  void publish(const std::string &key, const std::string &value) const {
+    host_->publish(ctx_, key.c_str(), value.c_str());
+  }
+
   nsrig_ctx *raw() const { return ctx_; }
   const nsrig_host_api *host() const { return host_; }
 
@@ -240,7 +245,7 @@ struct Adapter {
   extern "C" __attribute__((visibility("default"))) int32_t nsrig_plugin_entry(              \
       uint32_t host_abi_version, const nsrig_host_api *host, const nsrig_plugin_descriptor **out) { \
     if (host_abi_version < 1u || host == nullptr || out == nullptr) return NSRIG_ERR_ABI;   \
-    if (host->struct_size < offsetof(nsrig_host_api, state_dir) + sizeof(void *))      \
+    if (host->struct_size < offsetof(nsrig_host_api, publish) + sizeof(void *))      \
       return NSRIG_ERR_ABI;                                                                  \
     ::nsrig::detail::g_host = host;                                                          \
     *out = ::nsrig::detail::Adapter<Class>::descriptor();                                    \

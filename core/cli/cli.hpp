@@ -1,0 +1,56 @@
+// Shared pieces of the nsrig command line (main.cpp, instances.cpp).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "instance.hpp"
+#include "log.hpp"
+#include "planner.hpp"
+#include "profile.hpp"
+#include "registry.hpp"
+
+namespace nsrig::cli {
+
+struct Options {
+  std::string log_level = "warning";
+  std::string log_format = "text";
+  std::vector<std::string> plugin_dirs;
+  std::vector<std::string> profiles;
+  std::vector<std::string> command;
+  bool timings = false;
+  // Instances.
+  bool detach = false, keep = false, force = false, interactive = false;
+  std::string name, format = "table";
+  std::vector<std::string> env;
+  std::string cwd;
+  int stop_timeout = 10;  ///< seconds
+  std::string signal = "KILL";
+};
+
+/**
+ * load -> plan -> configure: everything that can fail because of the profile
+ * fails here, before any namespace exists. `id`, when given, becomes the
+ * instance id (a detached run's name) before any plugin sees it.
+ */
+struct Loaded {
+  Profile profile;
+  Registry registry;
+  std::unique_ptr<Instance> inst;
+  Plan plan;
+  Loaded(const Options &o, const std::string &id = "");
+  ~Loaded() { inst.reset(); }  // plugin states go before their libraries
+};
+
+int cmd_run_detached(const Options &o);
+int cmd_ps(const Options &o);
+int cmd_inspect(const Options &o);
+int cmd_exec(const Options &o);
+int cmd_stop(const Options &o);
+int cmd_kill(const Options &o);
+int cmd_rm(const Options &o);
+int cmd_logs(const Options &o);
+int cmd_ns(const Options &o);
+
+}  // namespace nsrig::cli

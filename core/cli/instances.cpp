@@ -1,0 +1,365 @@
+// Detached instances: run -d (a supervisor per instance), ps, inspect, exec,
+// stop, kill, rm, logs, ns.
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cli.hpp"
+#include "error.hpp"
+#include "spawner.hpp"
+#include "state.hpp"
+
+namespace fs = std::filesystem;
+
+namespace nsrig::cli {
+namespace {
+
+// The namespace types `nsrig ns` reports, with their clone flags (namespaces(7)).
+const struct {
+  const char *type;
+  uint64_t flag;
+} kNsTypes[] = {{"pid", CLONE_NEWPID},       {"net", CLONE_NEWNET},   {"uts", CLONE_NEWUTS},
+                {"mnt", CLONE_NEWNS},        {"ipc", CLONE_NEWIPC},   {"user", CLONE_NEWUSER},
+                {"cgroup", CLONE_NEWCGROUP}, {"time", 0x80 /* CLONE_NEWTIME */}};
+
+uint64_t ns_inode(pid_t pid, const char *type) {
+  struct stat st {};
+  std::string p = "/proc/" + std::to_string(pid) + "/ns/" + type;
+  return stat(p.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string uptime(const InstanceState &s) {
+  if (s.status != "running" || !s.started_at_us) return "-";
+  int64_t secs = (now_us() - s.started_at_us) / 1000000;
+  char b[32];
+  if (secs < 120)
+    std::snprintf(b, sizeof b, "%llds", static_cast<long long>(secs));
+  else if (secs < 7200)
+    std::snprintf(b, sizeof b, "%lldm", static_cast<long long>(secs / 60));
+  else
+    std::snprintf(b, sizeof b, "%lldh", static_cast<long long>(secs / 3600));
+  return b;
+}
+
+int signal_number(const std::string &s) {
+  std::string n = s;
+  if (n.starts_with("SIG")) n = n.substr(3);
+  if (!n.empty() && std::all_of(n.begin(), n.end(), ::isdigit)) return std::stoi(n);
+  for (int i = 1; i < NSIG; ++i)
+    if (const char *abbrev = sigabbrev_np(i); abbrev && n == abbrev) return i;
+  throw Error("unknown signal '" + s + "': use a name such as TERM, KILL, HUP, or a number");
+}
+
+// Waits (bounded) until the supervisor of `s` has exited.
+bool wait_gone(const InstanceState &s, std::chrono::milliseconds limit) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (same_process(s.supervisor_pid, s.supervisor_start)) {
+    if (std::chrono::steady_clock::now() >= end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+InstanceState running_state(const std::string &name) {
+  InstanceState s = read_state(name);
+  if (s.status != "running" || !same_process(s.pid, s.pid_start))
+    throw Error("instance '" + name + "' is not running (status " + s.status + ")");
+  return s;
+}
+
+// SIGTERM to the supervisor (it forwards to the first process), SIGKILL to the
+// first process after `grace`; the supervisor then tears down and exits.
+void stop_instance(const InstanceState &s, int grace_s) {
+  if (!same_process(s.supervisor_pid, s.supervisor_start)) return;
+  if (grace_s > 0) {
+    kill(s.supervisor_pid, SIGTERM);
+    if (wait_gone(s, std::chrono::seconds(grace_s))) return;
+  }
+  if (same_process(s.pid, s.pid_start)) kill(s.pid, SIGKILL);
+  if (!wait_gone(s, std::chrono::seconds(30)))
+    throw Error("instance '" + s.name + "': its supervisor (pid " + std::to_string(s.supervisor_pid) +
+                ") did not exit after its payload was killed");
+}
+
+// An instance whose supervisor died without tearing down: load its profile
+// again under the same id and run every plugin's teardown, which works from
+// names derived from the id.
+void teardown_stale(const InstanceState &s, const Options &o) {
+  try {
+    Options again = o;
+    again.profiles = s.profiles;
+    again.command = s.command.empty() ? std::vector<std::string>{"true"} : s.command;
+    Loaded l(again, s.name);
+    l.inst->keep_state_dir = true;
+    for (auto &slot : l.inst->slots) slot->prepared = true;
+    teardown(*l.inst);
+  } catch (const Error &e) {
+    log::warning("instance '" + s.name + "': teardown after a crash failed: " + e.what());
+  }
+}
+
+}  // namespace
+
+int cmd_run_detached(const Options &o) {
+  std::string name = o.name.empty() ? "nsrig-" + make_instance_id().substr(0, 6) : o.name;
+  if (!valid_instance_name(name))
+    throw Error("invalid --name '" + name + "': 1-32 characters of [a-z0-9_-], starting with a letter or digit");
+  std::string base = state_base(), dir = instance_dir(name);
+  if (mkdir(base.c_str(), 0700) != 0 && errno != EEXIST) throw Error(errno_text("mkdir('" + base + "')"));
+  if (mkdir(dir.c_str(), 0700) != 0) {
+    if (errno != EEXIST) throw Error(errno_text("mkdir('" + dir + "')"));
+    InstanceState old = read_state(name);
+    throw Error("an instance named '" + name + "' already exists (" + old.status + "); " +
+                (old.status == "running" ? "choose another --name" : "remove it with nsrig rm " + name));
+  }
+  std::unique_ptr<Loaded> l;
+  try {
+    l = std::make_unique<Loaded>(o, name);
+    if (l->inst->process.argv.empty())
+      throw Error("no command to run: give one after the options or set [process].argv in the profile");
+  } catch (...) {
+    fs::remove_all(dir);
+    throw;
+  }
+  Instance &inst = *l->inst;
+  inst.keep_state_dir = true;
+  InstanceState st;
+  st.name = name;
+  for (auto &f : o.profiles) st.profiles.push_back(fs::absolute(f).string());
+  st.command = inst.process.argv;
+  st.cwd = inst.process.cwd;
+  st.clone_flags = inst.clone_flags;
+  st.keep = o.keep;
+
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) != 0) throw Error(errno_text("pipe2"));
+  inst.close_in_child.push_back(ready[1]);  // the instance's processes must not hold it
+  pid_t pid = fork();
+  if (pid < 0) throw Error(errno_text("fork of the supervisor"));
+  if (pid == 0) {
+    // The supervisor: a session of its own, no terminal, output to the instance's log.
+    close(ready[0]);
+    setsid();
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    std::string logf = dir + "/log";
+    int logfd = open(logf.c_str(), O_CREAT | O_WRONLY | O_APPEND | O_CLOEXEC, 0600);
+    if (null >= 0) dup2(null, 0);
+    if (logfd >= 0) dup2(logfd, 1), dup2(logfd, 2);
+    st.supervisor_pid = getpid();
+    st.supervisor_start = process_start_time(getpid());
+    int code = kExitOwnError;
+    std::string report;
+    try {
+      write_state(st);
+      code = run(inst, l->plan, nullptr, [&] {
+        st.pid = inst.child_pid;
+        st.pid_start = process_start_time(inst.child_pid);
+        st.started_at_us = now_us();
+        for (auto &t : kNsTypes)
+          if (uint64_t ino = ns_inode(inst.child_pid, t.type)) st.namespaces[t.type] = ino;
+        for (auto &[k, v] : inst.facts) st.facts[k] = v;
+        st.status = "running";
+        write_state(st);
+        ssize_t n = write(ready[1], "ok\n", 3);
+        (void)n;
+        close(ready[1]);
+        ready[1] = -1;
+      });
+    } catch (const Error &e) {
+      log::error(e.what());
+      report = std::to_string(e.exit_code) + " " + e.what();
+      code = e.exit_code;
+    }
+    if (ready[1] >= 0) {
+      if (report.empty()) report = std::to_string(code) + " the payload ended before it was reported running";
+      for (auto &ch : report)
+        if (ch == '\n') ch = ' ';
+      report += '\n';
+      ssize_t n = write(ready[1], report.data(), report.size());
+      (void)n;
+    }
+    st.status = "stopped";
+    st.exit_status = code;
+    try {
+      write_state(st);
+    } catch (const Error &) {
+    }
+    if (!o.keep) fs::remove_all(dir);
+    _exit(code);
+  }
+  close(ready[1]);
+  std::string msg;
+  char buf[4096];
+  ssize_t n;
+  // One line: "ok", or "<exit code> <message>".
+  while (msg.find('\n') == std::string::npos &&
+         ((n = read(ready[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)))
+    if (n > 0) msg.append(buf, static_cast<size_t>(n));
+  close(ready[0]);
+  if (!msg.empty() && msg.back() == '\n') msg.pop_back();
+  if (msg == "ok") {
+    std::printf("%s\n", name.c_str());
+    return 0;
+  }
+  if (msg.empty()) throw Error("the supervisor of '" + name + "' died before the instance started; see " + dir + "/log");
+  size_t sp = msg.find(' ');
+  int code = std::atoi(msg.substr(0, sp).c_str());
+  waitpid(pid, nullptr, 0);
+  throw Error(msg.substr(sp + 1), code ? code : kExitOwnError);
+}
+
+int cmd_ps(const Options &o) {
+  std::vector<InstanceState> all;
+  for (auto &name : list_instances()) {
+    try {
+      all.push_back(read_state(name));
+    } catch (const Error &e) {
+      log::warning(e.what());
+    }
+  }
+  if (o.format == "json") {
+    std::cout << "[";
+    for (size_t i = 0; i < all.size(); ++i) std::cout << (i ? "," : "") << state_json(all[i], -1);
+    std::cout << "]\n";
+    return 0;
+  }
+  std::printf("%-20s %-8s %-8s %-7s %-18s %s\n", "NAME", "STATUS", "PID", "UPTIME", "ADDRESS", "PROFILE");
+  for (auto &s : all) {
+    std::string addr = s.facts.count("address") ? s.facts.at("address") : "-";
+    std::string prof = s.profiles.empty() ? "-" : fs::path(s.profiles.back()).filename().string();
+    std::string pid = s.status == "running" ? std::to_string(s.pid) : "-";
+    std::printf("%-20s %-8s %-8s %-7s %-18s %s\n", s.name.c_str(), s.status.c_str(), pid.c_str(), uptime(s).c_str(),
+                addr.c_str(), prof.c_str());
+  }
+  return 0;
+}
+
+int cmd_inspect(const Options &o) {
+  std::cout << state_json(read_state(o.name)) << "\n";
+  return 0;
+}
+
+int cmd_logs(const Options &o) {
+  read_state(o.name);
+  std::ifstream f(instance_dir(o.name) + "/log");
+  std::cout << f.rdbuf();
+  return 0;
+}
+
+int cmd_exec(const Options &o) {
+  if (o.command.empty()) throw Error("no command: nsrig exec NAME -- CMD [ARGS...]");
+  InstanceState s = running_state(o.name);
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, s.pid, 0));
+  if (pidfd < 0) throw Error(errno_text("pidfd_open(" + std::to_string(s.pid) + ")"));
+  uint64_t flags = 0;
+  for (auto &t : kNsTypes)
+    if (s.clone_flags & t.flag) flags |= t.flag;
+  // One setns(2) on a pidfd joins them all at once, the user namespace first (setns(2), kernel >= 5.8).
+  if (setns(pidfd, static_cast<int>(flags)) != 0)
+    throw Error(errno_text("setns(pidfd of " + std::to_string(s.pid) + ", the instance's namespaces)") +
+                (errno == EPERM ? "; joining another instance's namespaces needs root" : ""));
+  close(pidfd);
+  std::vector<std::string> env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"};
+  if (const char *term = std::getenv("TERM")) env.push_back(std::string("TERM=") + term);
+  for (auto &e : o.env) {
+    if (e.find('=') == std::string::npos) throw Error("--env '" + e + "': use KEY=VALUE");
+    env.push_back(e);
+  }
+  std::string cwd = !o.cwd.empty() ? o.cwd : !s.cwd.empty() ? s.cwd : "/";
+  signal(SIGINT, SIG_IGN), signal(SIGQUIT, SIG_IGN);  // the terminal's signals are for the command
+  pid_t pid = fork();  // the child is inside the pid namespace
+  if (pid < 0) throw Error(errno_text("fork"));
+  if (pid == 0) {
+    signal(SIGINT, SIG_DFL), signal(SIGQUIT, SIG_DFL);
+    if (flags & CLONE_NEWUSER) {
+      // Root inside, as the payload is (ignored where 0 is not mapped).
+      if (setresgid(0, 0, 0) == 0) setresuid(0, 0, 0);
+    }
+    if (chdir(cwd.c_str()) != 0) {
+      std::fprintf(stderr, "nsrig exec: chdir('%s') inside '%s': %s\n", cwd.c_str(), o.name.c_str(), std::strerror(errno));
+      _exit(kExitOwnError);
+    }
+    std::vector<char *> argv, envp;
+    for (auto &a : o.command) argv.push_back(const_cast<char *>(a.c_str()));
+    argv.push_back(nullptr);
+    for (auto &e : env) envp.push_back(const_cast<char *>(e.c_str()));
+    envp.push_back(nullptr);
+    environ = envp.data();
+    execvp(argv[0], argv.data());
+    int e = errno;
+    std::fprintf(stderr, "nsrig exec: '%s': %s\n", o.command[0].c_str(),
+                 e == ENOENT ? "command not found in the instance" : std::strerror(e));
+    _exit(e == ENOENT ? kExitNotFound : kExitCannotExec);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int cmd_stop(const Options &o) {
+  InstanceState s = read_state(o.name);
+  if (s.status == "running") stop_instance(s, o.stop_timeout);
+  std::printf("%s\n", o.name.c_str());
+  return 0;
+}
+
+int cmd_kill(const Options &o) {
+  int sig = signal_number(o.signal);
+  InstanceState s = running_state(o.name);
+  if (kill(s.pid, sig) != 0) throw Error(errno_text("kill(" + std::to_string(s.pid) + ", " + o.signal + ")"));
+  std::printf("%s\n", o.name.c_str());
+  return 0;
+}
+
+int cmd_rm(const Options &o) {
+  InstanceState s = read_state(o.name);
+  if (s.status == "running") {
+    if (!o.force) throw Error("instance '" + o.name + "' is running; stop it first (nsrig stop " + o.name + ") or use rm -f");
+    stop_instance(s, 0);
+  }
+  if (s.stale) teardown_stale(s, o);
+  std::error_code ec;
+  fs::remove_all(instance_dir(o.name), ec);
+  if (ec) throw Error("remove '" + instance_dir(o.name) + "': " + ec.message());
+  std::printf("%s\n", o.name.c_str());
+  return 0;
+}
+
+int cmd_ns(const Options &o) {
+  InstanceState s = running_state(o.name);
+  nlohmann::json out = nlohmann::json::array();
+  if (o.format != "json") std::printf("%-7s %-12s %-12s %s\n", "TYPE", "INSTANCE", "HOST", "");
+  for (auto &t : kNsTypes) {
+    uint64_t mine = ns_inode(s.pid, t.type), host = ns_inode(getpid(), t.type);
+    bool priv = mine && host && mine != host;
+    if (o.format == "json") {
+      out.push_back({{"type", t.type}, {"instance", mine}, {"host", host}, {"private", priv}});
+    } else {
+      std::printf("%-7s %-12llu %-12llu %s\n", t.type, static_cast<unsigned long long>(mine),
+                  static_cast<unsigned long long>(host), mine == 0 ? "-" : priv ? "private" : "shared");
+    }
+  }
+  if (o.format == "json") std::cout << out.dump() << "\n";
+  return 0;
+}
+
+}  // namespace nsrig::cli
