@@ -34,8 +34,11 @@ uint64_t process_start_time(pid_t pid) {
   if (close == std::string::npos) return 0;
   std::istringstream rest(s.substr(close + 2));
   std::string field;
-  for (int i = 3; i <= 22 && rest >> field; ++i)
+  for (int i = 3; i <= 22 && rest >> field; ++i) {
+    // A zombie has ended: whoever adopted it may take a while to reap it.
+    if (i == 3 && (field == "Z" || field == "X")) return 0;
     if (i == 22) return std::stoull(field);
+  }
   return 0;
 }
 

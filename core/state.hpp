@@ -40,7 +40,7 @@ std::string state_json(const InstanceState &s, int indent = 2);
 /** The directory of instance `name`: state_base() + "/" + name. */
 std::string instance_dir(const std::string &name);
 
-/** Start time of `pid` from /proc/PID/stat (field 22), 0 when it does not exist. */
+/** Start time of `pid` from /proc/PID/stat (field 22); 0 when it does not exist or is a zombie (proc(5)). */
 uint64_t process_start_time(pid_t pid);
 
 /** True when `pid` runs and is the same process as recorded (start times match). */

@@ -1,0 +1,181 @@
+// Detached instances (run -d, exec, ps, stop, kill, rm) and the main job:
+// nginx and Apache httpd side by side. Run serially (they use the host's
+// nsr* links and bridge). Each test keeps its state in a directory of its own.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <filesystem>
+#include <regex>
+
+#include "../unit/helpers.hpp"
+#include "support.hpp"
+
+using namespace nsrig::test;
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+namespace {
+
+#define REQUIRE_ROOT() \
+  if (!is_root()) GTEST_SKIP() << "needs root: detached instances create namespaces and links (CI runs as root)"
+
+const std::string kExamples = std::string(NSRIG_EXAMPLES) + "/profiles/";
+
+struct Host {
+  TempDir state;
+  Result nsrig(const std::vector<std::string> &args) {
+    std::vector<std::string> v = {"/usr/bin/env", "NSRIG_STATE_DIR=" + state.path(), NSRIG_BIN, "--plugin-dir",
+                                  NSRIG_TEST_PLUGIN_DIR};
+    v.insert(v.end(), args.begin(), args.end());
+    return run(v);
+  }
+  std::string field(const std::string &name, const std::string &key) {
+    std::smatch m;
+    std::string j = nsrig({"inspect", name}).out;
+    return std::regex_search(j, m, std::regex("\"" + key + "\": \"?([^\",\\n]*)")) ? m[1].str() : "";
+  }
+};
+
+std::string sh(const std::string &cmd) { return run({"/bin/sh", "-c", cmd}).out; }
+std::string nsr_links() { return sh("ip -o link show | awk -F': ' '{print $2}' | grep '^nsr' | sort || true"); }
+
+TEST(Instances, ExecSeesTheInstance) {
+  REQUIRE_ROOT();
+  Host h;
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\ninclude = [\"" + kExamples + "web-base.toml\"]\n"
+                             "[[namespace]]\ntype = \"uts\"\nhostname = \"detached\"\n");
+  Result r = h.nsrig({"run", "-d", "--name", "box", "-p", p, "--", "sleep", "1000"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "box\n");
+  Result ps = h.nsrig({"exec", "box", "--", "ps", "-eo", "pid,comm"});
+  EXPECT_EQ(ps.exit_code, 0) << ps.err;
+  EXPECT_THAT(ps.out, HasSubstr("      1 nsrig-init\n      2 sleep\n"));
+  EXPECT_EQ(std::count(ps.out.begin(), ps.out.end(), '\n'), 4) << ps.out;  // header, init, sleep, ps: nothing else
+  EXPECT_EQ(h.nsrig({"exec", "box", "--", "hostname"}).out, "detached\n");
+  EXPECT_EQ(h.nsrig({"exec", "box", "--", "findmnt", "-no", "FSTYPE", "/"}).out, "overlay\n");
+  EXPECT_EQ(h.nsrig({"exec", "box", "--", "sh", "-c", "exit 7"}).exit_code, 7);
+  EXPECT_EQ(h.nsrig({"exec", "box", "--", "no-such-cmd"}).exit_code, 127);
+  Result list = h.nsrig({"ps"});
+  EXPECT_THAT(list.out, ::testing::ContainsRegex("box +running +[0-9]+ +[0-9]+s +10\\.231\\.0\\.[0-9]+/24 +p.toml"));
+  Result ns = h.nsrig({"ns", "--format", "json", "box"});
+  for (const char *t : {"pid", "net", "uts", "mnt", "ipc", "user"})
+    EXPECT_THAT(ns.out, HasSubstr(std::string("\"private\":true,\"type\":\"") + t + "\""));
+  Result dup = h.nsrig({"run", "-d", "--name", "box", "-p", p, "--", "true"});
+  EXPECT_EQ(dup.exit_code, 125);
+  EXPECT_THAT(dup.err, HasSubstr("already exists (running)"));
+  EXPECT_EQ(h.nsrig({"rm", "box"}).exit_code, 125);  // running: needs -f
+  EXPECT_EQ(h.nsrig({"rm", "-f", "box"}).exit_code, 0);
+  EXPECT_TRUE(fs::is_empty(h.state.path())) << sh("find " + h.state.path());
+}
+
+TEST(Instances, StopKillsAPayloadThatIgnoresSigterm) {
+  REQUIRE_ROOT();
+  Host h;
+  TempDir d;
+  std::string marker = d.path() + "/marker";
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"pid\"\n[[namespace]]\ntype = \"probe\"\n"
+                             "marker = \"" + marker + "\"\n");
+  ASSERT_EQ(h.nsrig({"run", "-d", "--name", "stubborn", "-p", p, "--", "sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"})
+                .exit_code, 0);
+  ASSERT_TRUE(fs::exists(marker));
+  auto start = std::chrono::steady_clock::now();
+  Result s = h.nsrig({"stop", "-t", "1", "stubborn"});
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(s.exit_code, 0) << s.err;
+  EXPECT_LT(took, std::chrono::seconds(2) + std::chrono::milliseconds(900));  // grace + 1 s, as promised
+  EXPECT_FALSE(fs::exists(marker)) << "teardown did not run";
+  EXPECT_THAT(h.nsrig({"ps"}).out, ::testing::Not(HasSubstr("stubborn")));
+}
+
+TEST(Instances, KilledSupervisorLeavesAStoppedInstanceThatRmCleans) {
+  REQUIRE_ROOT();
+  std::string links = nsr_links();
+  Host h;
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\ninclude = [\"" + kExamples + "web-base.toml\"]\n");
+  ASSERT_EQ(h.nsrig({"run", "-d", "--name", "orphan", "-p", p, "--", "sleep", "1000"}).exit_code, 0);
+  pid_t sup = std::stoi(h.field("orphan", "supervisor_pid"));
+  ASSERT_GT(sup, 0);
+  kill(sup, SIGKILL);
+  for (int i = 0; i < 100 && h.nsrig({"ps"}).out.find("running") != std::string::npos; ++i) usleep(20000);
+  EXPECT_THAT(h.nsrig({"ps"}).out, ::testing::ContainsRegex("orphan +stopped"));
+  Result rm = h.nsrig({"rm", "orphan"});
+  EXPECT_EQ(rm.exit_code, 0) << rm.err;
+  EXPECT_EQ(nsr_links(), links) << "the bridge or a veth outlived rm";
+  EXPECT_TRUE(fs::is_empty(h.state.path())) << sh("find " + h.state.path());
+  EXPECT_EQ(sh("grep -c nsrig /proc/self/mountinfo || true"), "0\n");
+}
+
+TEST(Instances, FiftyStartStopCyclesLeaveNothing) {
+  REQUIRE_ROOT();
+  std::string links = nsr_links(), mounts = sh("cat /proc/self/mountinfo");
+  Host h;
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\ninclude = [\"" + kExamples + "web-base.toml\"]\n");
+  for (int i = 0; i < 50; ++i) {
+    Result r = h.nsrig({"run", "-d", "--name", "cycle", "-p", p, "--", "sleep", "1000"});
+    ASSERT_EQ(r.exit_code, 0) << "cycle " << i << ": " << r.err;
+    Result s = h.nsrig({"stop", "-t", "2", "cycle"});
+    ASSERT_EQ(s.exit_code, 0) << s.err;
+  }
+  EXPECT_EQ(nsr_links(), links);
+  EXPECT_EQ(sh("cat /proc/self/mountinfo"), mounts);
+  EXPECT_TRUE(fs::is_empty(h.state.path())) << sh("find " + h.state.path());
+  EXPECT_EQ(count_processes("sleep 1000"), 0);
+}
+
+// The main job, with assertions: nginx and httpd, each seeing only itself.
+TEST(Instances, NginxAndHttpdSideBySide) {
+  REQUIRE_ROOT();
+  ASSERT_TRUE(fs::exists("/usr/sbin/nginx") && fs::exists("/usr/sbin/apache2"))
+      << "nginx and apache2 are missing: scripts/install-deps.sh installs them";
+  std::string links = nsr_links(), mounts = sh("cat /proc/self/mountinfo"), host = sh("hostname");
+  Host h;
+  ASSERT_EQ(h.nsrig({"run", "-d", "--name", "nginx", "-p", kExamples + "nginx.toml"}).exit_code, 0);
+  ASSERT_EQ(h.nsrig({"run", "-d", "--name", "httpd", "-p", kExamples + "httpd.toml"}).exit_code, 0);
+  std::map<std::string, std::string> addr, title = {{"nginx", "Welcome to nginx!"},
+                                                     {"httpd", "Apache2 Debian Default Page: It works"}};
+  for (std::string n : {"nginx", "httpd"}) {
+    SCOPED_TRACE(n);
+    addr[n] = h.field(n, "address").substr(0, h.field(n, "address").find('/'));
+    Result ps = h.nsrig({"exec", n, "--", "ps", "-eo", "pid,comm"});
+    EXPECT_THAT(ps.out, HasSubstr("  2 " + std::string(n == "nginx" ? "nginx" : "apache2")));
+    EXPECT_THAT(ps.out, ::testing::Not(HasSubstr(n == "nginx" ? "apache2" : "nginx")));  // the other is invisible
+    EXPECT_EQ(h.nsrig({"exec", n, "--", "hostname"}).out, n + "\n");
+    Result get;
+    for (int i = 0; i < 50; ++i) {
+      get = run({"/usr/bin/curl", "-s", "--max-time", "2", "http://" + addr[n] + "/"});
+      if (get.exit_code == 0) break;
+      usleep(100000);
+    }
+    EXPECT_THAT(get.out, HasSubstr("<title>" + title[n] + "</title>"));
+  }
+  EXPECT_NE(addr["nginx"], addr["httpd"]);
+  // Each instance reaches the other.
+  EXPECT_THAT(h.nsrig({"exec", "nginx", "--", "curl", "-s", "--max-time", "5", "http://" + addr["httpd"] + "/"}).out,
+              HasSubstr(title["httpd"]));
+  // Every namespace type differs from the host's and from the other instance's.
+  std::string ns_n = h.nsrig({"ns", "--format", "json", "nginx"}).out, ns_h = h.nsrig({"ns", "--format", "json", "httpd"}).out;
+  for (const char *t : {"pid", "net", "uts", "mnt", "ipc", "user"}) {
+    std::regex re(std::string("\"instance\":([0-9]+),\"private\":true,\"type\":\"") + t + "\"");
+    std::smatch a, b;
+    ASSERT_TRUE(std::regex_search(ns_n, a, re)) << t << ns_n;
+    ASSERT_TRUE(std::regex_search(ns_h, b, re)) << t << ns_h;
+    EXPECT_NE(a[1].str(), b[1].str()) << t;
+  }
+  EXPECT_EQ(sh("hostname"), host);
+  EXPECT_EQ(h.nsrig({"stop", "nginx"}).exit_code, 0);
+  EXPECT_EQ(h.nsrig({"stop", "httpd"}).exit_code, 0);
+  EXPECT_EQ(sh("pgrep -x 'nginx|apache2' | wc -l"), "0\n");
+  EXPECT_EQ(nsr_links(), links);
+  EXPECT_EQ(sh("cat /proc/self/mountinfo"), mounts);
+  EXPECT_TRUE(fs::is_empty(h.state.path())) << sh("find " + h.state.path());
+}
+
+}  // namespace
