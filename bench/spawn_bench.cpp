@@ -6,6 +6,7 @@
 //               and the profile already planned and configured: what a
 //               service embedding nsrig pays per spawn. Per-phase times are
 //               reported as counters (microseconds per spawn).
+//  NetMode/*     spawn cost of net modes none, veth, bridge over no net namespace.
 //  Load         profile parse + merge, plugin loading, planning, configure.
 //
 // Compare ratios within one run (e.g. InProcess/all vs Floor/all); absolute
@@ -21,6 +22,7 @@
 #include <fstream>
 #include <map>
 
+#include "error.hpp"
 #include "instance.hpp"
 #include "log.hpp"
 #include "planner.hpp"
@@ -83,9 +85,10 @@ struct Loaded {
   nsrig::Registry registry{{NSRIG_PLUGIN_DIR}};
   std::unique_ptr<nsrig::Instance> inst;
   nsrig::Plan plan;
-  explicit Loaded(const Case &c) {
-    file = "/tmp/nsrig-bench-" + std::string(c.name) + "-" + std::to_string(getpid()) + ".toml";
-    std::ofstream(file) << profile_text(c);
+  explicit Loaded(const Case &c) : Loaded(c.name, profile_text(c)) {}
+  Loaded(const std::string &name, const std::string &text) {
+    file = "/tmp/nsrig-bench-" + name + "-" + std::to_string(getpid()) + ".toml";
+    std::ofstream(file) << text;
     nsrig::load_profiles({file}, profile);
     inst = std::make_unique<nsrig::Instance>(profile, registry, std::vector<std::string>{"/bin/true"});
     plan = nsrig::make_plan(*inst);
@@ -115,6 +118,32 @@ void InProcess(benchmark::State &state) {
     state.counters[p + "_us"] = benchmark::Counter(us, benchmark::Counter::kAvgIterations);
 }
 
+// The cost of each net mode, over the same spawn without a net namespace.
+// The bridge case pays for creating and deleting the bridge every time (it
+// is the only instance on it): the worst case, a first and last instance.
+const char *const kNetModes[][2] = {
+    {"no-netns", ""},
+    {"none", "[[namespace]]\ntype = \"net\"\n"},
+    {"veth", "[[namespace]]\ntype = \"net\"\nmode = \"veth\"\naddresses = [\"10.239.0.2/30\"]\n"
+             "host_addresses = [\"10.239.0.1/30\"]\n"},
+    {"bridge", "[[namespace]]\ntype = \"net\"\nmode = \"bridge\"\nbridge = \"nsrbench0\"\n"
+               "subnet = \"10.239.1.0/24\"\n"},
+};
+
+void NetMode(benchmark::State &state) {
+  const auto &m = kNetModes[state.range(0)];
+  state.SetLabel(m[0]);
+  Loaded l(std::string("net-") + m[0], std::string("version = 1\n") + m[1]);
+  for (auto _ : state) {
+    try {
+      if (nsrig::run(*l.inst, l.plan) != 0) throw nsrig::Error("payload failed");
+    } catch (const nsrig::Error &e) {
+      state.SkipWithError(e.what());
+      break;
+    }
+  }
+}
+
 void Load(benchmark::State &state) {
   const Case &c = kCases[7];
   for (auto _ : state) {
@@ -132,6 +161,7 @@ void cases(benchmark::internal::Benchmark *b) {
 BENCHMARK(Floor)->Apply(cases)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(FloorExit)->Apply(cases)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(InProcess)->Apply(cases)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(NetMode)->DenseRange(0, 3)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(Load)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 int main(int argc, char **argv) {

@@ -60,7 +60,8 @@ struct Net {
   ipam::Subnet subnet;
   unsigned mtu = 0;
   bool default_route = false;
-  uint32_t leased = 0;   // bridge mode: the address taken in prepare
+  uint32_t leased = 0;      // bridge mode: the address taken in prepare
+  std::string leased_cidr;  // ... as "a.b.c.d/prefix", added before `addresses`
   std::string pool_dir;  // <state base>/net/<bridge>
   std::string id;
 
@@ -125,9 +126,9 @@ struct Net {
       sk.up(bridge);
     }
     leased = pool.allocate(id, getpid());
-    addresses.insert(addresses.begin(), ipam::ip_str(leased) + "/" + std::to_string(subnet.prefix));
-    c.info("instance address " + addresses.front() + " on bridge " + bridge);
-    c.publish("address", addresses.front());
+    leased_cidr = ipam::ip_str(leased) + "/" + std::to_string(subnet.prefix);
+    c.info("instance address " + leased_cidr + " on bridge " + bridge);
+    c.publish("address", leased_cidr);
   }
 
   // The veth pair, its peer created right inside the child's namespace.
@@ -147,6 +148,7 @@ struct Net {
     nl::Socket sk;
     if (mtu) sk.set_mtu(ifname, mtu);
     if (!mac.empty()) sk.set_mac(ifname, mac);
+    if (!leased_cidr.empty()) sk.add_address(ifname, leased_cidr);
     for (const auto &a : addresses) sk.add_address(ifname, a);
     sk.up(ifname);
     if (default_route)
