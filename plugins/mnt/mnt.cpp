@@ -36,18 +36,6 @@ const std::vector<std::string> kMasked = {"/proc/acpi",        "/proc/kcore",   
 const std::vector<std::string> kReadonly = {"/proc/asound", "/proc/bus",  "/proc/fs",
                                             "/proc/irq",    "/proc/sys",  "/proc/sysrq-trigger"};
 
-std::vector<std::string> strings(nsrig::Context &c, const std::string &key) {
-  std::vector<std::string> out;
-  size_t n = c.size(key);
-  for (size_t i = 0; i < n; ++i) {
-    std::string at = key + "[" + std::to_string(i) + "]";
-    auto v = c.string(at);
-    if (!v) c.fail_at(at, "must be a string");
-    out.push_back(*v);
-  }
-  return out;
-}
-
 void need_absolute(nsrig::Context &c, const std::string &key, const std::string &v) {
   if (!v.starts_with("/")) c.fail_at(key, "must be an absolute path, e.g. \"/srv/data\"");
   if (v.find_first_of(",:") != std::string::npos && key.find("lower") != std::string::npos)
@@ -94,7 +82,7 @@ mnt::Mount read_mount(nsrig::Context &c, const std::string &at) {
   } else if (m.type == "devpts") {
     m.data = "newinstance,ptmxmode=0666,mode=0620";
   } else if (m.type == "overlay") {
-    m.lower = strings(c, at + ".lower");
+    m.lower = c.strings(at + ".lower");
     if (m.lower.empty()) c.fail_at(at + ".lower", "needs at least one lower directory");
     for (size_t i = 0; i < m.lower.size(); ++i) {
       need_absolute(c, at + ".lower[" + std::to_string(i) + "]", m.lower[i]);
@@ -149,7 +137,7 @@ struct Mnt {
     } else if (kind == NSRIG_CFG_TABLE) {
       if (c.kind("root.overlay") != NSRIG_CFG_TABLE)
         c.fail_at("root", "must be a directory path or { overlay = { lower = [\"/\"] } }");
-      overlay_lower = strings(c, "root.overlay.lower");
+      overlay_lower = c.strings("root.overlay.lower");
       if (overlay_lower.empty()) c.fail_at("root.overlay.lower", "needs at least one directory, e.g. [\"/\"]");
       for (size_t i = 0; i < overlay_lower.size(); ++i) {
         std::string at = "root.overlay.lower[" + std::to_string(i) + "]";
@@ -189,8 +177,8 @@ struct Mnt {
       if (m.type == "proc" && m.target == "/proc") proc = false;  // the profile mounts it itself
       if (m.type == "sysfs" && m.target == "/sys") sys = false;
     }
-    masked = c.has("masked_paths") ? strings(c, "masked_paths") : has_root() ? kMasked : std::vector<std::string>{};
-    ro_paths = c.has("readonly_paths") ? strings(c, "readonly_paths") : has_root() ? kReadonly : std::vector<std::string>{};
+    masked = c.has("masked_paths") ? c.strings("masked_paths") : has_root() ? kMasked : std::vector<std::string>{};
+    ro_paths = c.has("readonly_paths") ? c.strings("readonly_paths") : has_root() ? kReadonly : std::vector<std::string>{};
   }
 
   // Host side: the overlay, built here as a detached mount (in no mount table),

@@ -189,38 +189,43 @@ void setup_dev_minimal(int root_fd, const std::string &root) {
     if (symlinkat(l[0], dir.fd, l[1]) != 0 && errno != EEXIST) fail(std::string("symlink /dev/") + l[1], errno);
 }
 
-void mask_paths(int root_fd, const std::string &root, const std::vector<std::string> &paths) {
+namespace {
+// Calls f(fd, path) for each of `paths` that exists inside the root (an O_PATH
+// fd resolved beneath it); missing paths are skipped, as OCI says.
+template <class F>
+void for_each_existing(int root_fd, const std::string &root, const std::vector<std::string> &paths, const char *what,
+                       F f) {
   g_host_root = root == "/";
   for (const auto &p : paths) {
-    std::string rel = p.substr(p.find_first_not_of('/'));
+    size_t first = p.find_first_not_of('/');
+    std::string rel = first == std::string::npos ? "." : p.substr(first);
     long fd = openat2_beneath(root_fd, rel, O_PATH);
     if (fd < 0) {
       if (errno == ENOENT) continue;
-      fail("masked path '" + p + "'", errno);
+      fail(std::string(what) + " '" + p + "'", errno);
     }
     Fd target(static_cast<int>(fd));
-    struct stat st {};
-    fstat(target.fd, &st);
-    if (S_ISDIR(st.st_mode))
-      checked_mount("tmpfs", fd_path(target.fd), p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "");
-    else
-      checked_mount("/dev/null", fd_path(target.fd), p, nullptr, MS_BIND, "");
+    f(target.fd, p);
   }
+}
+}  // namespace
+
+void mask_paths(int root_fd, const std::string &root, const std::vector<std::string> &paths) {
+  for_each_existing(root_fd, root, paths, "masked path", [&](int fd, const std::string &p) {
+    struct stat st {};
+    fstat(fd, &st);
+    if (S_ISDIR(st.st_mode))
+      checked_mount("tmpfs", fd_path(fd), p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "");
+    else
+      checked_mount("/dev/null", fd_path(fd), p, nullptr, MS_BIND, "");
+  });
 }
 
 void readonly_paths(int root_fd, const std::string &root, const std::vector<std::string> &paths) {
-  g_host_root = root == "/";
-  for (const auto &p : paths) {
-    std::string rel = p.substr(p.find_first_not_of('/'));
-    long fd = openat2_beneath(root_fd, rel, O_PATH);
-    if (fd < 0) {
-      if (errno == ENOENT) continue;
-      fail("read-only path '" + p + "'", errno);
-    }
-    Fd target(static_cast<int>(fd));
-    checked_mount(fd_path(target.fd).c_str(), fd_path(target.fd), p, nullptr, MS_BIND | MS_REC, "");
+  for_each_existing(root_fd, root, paths, "read-only path", [&](int fd, const std::string &p) {
+    checked_mount(fd_path(fd).c_str(), fd_path(fd), p, nullptr, MS_BIND | MS_REC, "");
     remount_bind(root_fd, root, p, MS_RDONLY);
-  }
+  });
 }
 
 namespace {

@@ -30,18 +30,6 @@ namespace {
 constexpr const char *kDefaultBridge = "nsrig0";
 constexpr const char *kDefaultSubnet = "10.231.0.0/24";
 
-std::vector<std::string> strings(nsrig::Context &c, const std::string &key) {
-  std::vector<std::string> out;
-  size_t n = c.size(key);
-  for (size_t i = 0; i < n; ++i) {
-    std::string at = key + "[" + std::to_string(i) + "]";
-    auto v = c.string(at);
-    if (!v) c.fail_at(at, "must be a string");
-    out.push_back(*v);
-  }
-  return out;
-}
-
 bool valid_ifname(const std::string &n) {
   return !n.empty() && n.size() < IFNAMSIZ && n.find_first_of("/: \t\n") == std::string::npos && n != "." && n != "..";
 }
@@ -86,9 +74,9 @@ struct Net {
     }
     mac = c.string_or("mac", "");
     default_route = c.boolean_or("default_route", false);
-    addresses = strings(c, "addresses");
+    addresses = c.strings("addresses");
     if (mode == "veth") {
-      host_addresses = strings(c, "host_addresses");
+      host_addresses = c.strings("host_addresses");
       if (default_route && host_addresses.empty())
         c.fail_at("default_route", "needs host_addresses: the route goes via the host end");
     } else {

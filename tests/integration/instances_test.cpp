@@ -21,9 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-#define REQUIRE_ROOT() \
-  if (!is_root()) GTEST_SKIP() << "needs root: detached instances create namespaces and links (CI runs as root)"
-
 const std::string kExamples = std::string(NSRIG_EXAMPLES) + "/profiles/";
 
 struct Host {
@@ -41,8 +38,6 @@ struct Host {
   }
 };
 
-std::string sh(const std::string &cmd) { return run({"/bin/sh", "-c", cmd}).out; }
-std::string nsr_links() { return sh("ip -o link show | awk -F': ' '{print $2}' | grep '^nsr' | sort || true"); }
 
 TEST(Instances, ExecSeesTheInstance) {
   REQUIRE_ROOT();

@@ -17,9 +17,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-#define REQUIRE_ROOT() \
-  if (!is_root()) GTEST_SKIP() << "needs root: mounts and creates namespaces (CI runs as root)"
-
 const std::string kOverlay = std::string(NSRIG_EXAMPLES) + "/profiles/rootfs-overlay.toml";
 
 std::string slurp(const std::string &path) {

@@ -20,16 +20,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-#define REQUIRE_ROOT() \
-  if (!is_root()) GTEST_SKIP() << "needs root: creates network namespaces and links (CI runs as root)"
-
-// Host links whose name starts with nsr (nsrig's own), one per line.
-std::string nsr_links() {
-  Result r = run({"/bin/sh", "-c", "ip -o link show | awk -F': ' '{print $2}' | grep '^nsr' | sort || true"});
-  return r.out;
-}
-
-std::string sh(const std::string &cmd) { return run({"/bin/sh", "-c", cmd}).out; }
 
 std::string bridge_profile(const TempDir &d, const std::string &bridge, const std::string &subnet,
                            const std::string &extra = "") {

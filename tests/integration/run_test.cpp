@@ -17,9 +17,6 @@ using ::testing::HasSubstr;
 
 namespace {
 
-#define REQUIRE_ROOT() \
-  if (!is_root()) GTEST_SKIP() << "needs root: creates namespaces and writes uid_map/gid_map (CI runs as root)"
-
 const std::string kMinimal = std::string(NSRIG_EXAMPLES) + "/profiles/minimal.toml";
 
 std::string host_name() {

@@ -26,6 +26,10 @@ int decode(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + 
 
 bool is_root() { return geteuid() == 0; }
 
+std::string sh(const std::string &cmd) { return run({"/bin/sh", "-c", cmd}).out; }
+
+std::string nsr_links() { return sh("ip -o link show | awk -F': ' '{print $2}' | grep '^nsr' | sort || true"); }
+
 std::vector<std::string> nsrig_argv(const std::vector<std::string> &args) {
   std::vector<std::string> v = {NSRIG_BIN, "--plugin-dir", NSRIG_TEST_PLUGIN_DIR};
   v.insert(v.end(), args.begin(), args.end());

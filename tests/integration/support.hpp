@@ -3,8 +3,15 @@
 
 #include <sys/types.h>
 
+#include <gtest/gtest.h>
+
 #include <string>
 #include <vector>
+
+/** Skips, saying why, when not root: these tests create namespaces, mounts and links (CI runs as root). */
+#define REQUIRE_ROOT()          \
+  if (!::nsrig::test::is_root()) \
+  GTEST_SKIP() << "needs root: creates namespaces, mounts and network links (CI runs as root)"
 
 namespace nsrig::test {
 
@@ -45,5 +52,11 @@ class Child {
 int count_processes(const std::string &needle);
 
 bool is_root();
+
+/** stdout of `/bin/sh -c cmd`. */
+std::string sh(const std::string &cmd);
+
+/** The host's links named nsr* (nsrig's own), sorted, one per line. */
+std::string nsr_links();
 
 }  // namespace nsrig::test

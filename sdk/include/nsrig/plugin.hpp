@@ -92,6 +92,20 @@ class Context {
     if (!found(host_->config_size(ctx_, path.c_str(), &out), path, "an array or a table")) return 0;
     return out;
   }
+  /** The array of strings at `path` (empty if absent); ConfigError for anything else. */
+  std::vector<std::string> strings(const std::string &path) const {
+    if (has(path) && kind(path) != NSRIG_CFG_ARRAY) throw ConfigError(path, "must be an array of strings");
+    std::vector<std::string> out;
+    size_t n = size(path);
+    for (size_t i = 0; i < n; ++i) {
+      std::string at = path + "[" + std::to_string(i) + "]";
+      auto v = string(at);
+      if (!v) throw ConfigError(at, "must be a string");
+      out.push_back(*v);
+    }
+    return out;
+  }
+
   /** Keys of the table at `path` in file order (marks the table as read). */
   std::vector<std::string> keys(const std::string &path) const {
     std::vector<std::string> out;
