@@ -316,6 +316,8 @@ int cmd_exec(const Options &o) {
 }
 
 int cmd_stop(const Options &o) {
+  read_state(o.name);  // says so when there is no such instance
+  InstanceLock lock(o.name);  // one stop/kill/rm at a time per instance
   InstanceState s = read_state(o.name);
   if (s.status == "running") stop_instance(s, o.stop_timeout);
   std::printf("%s\n", o.name.c_str());
@@ -324,6 +326,8 @@ int cmd_stop(const Options &o) {
 
 int cmd_kill(const Options &o) {
   int sig = signal_number(o.signal);
+  read_state(o.name);
+  InstanceLock lock(o.name);
   InstanceState s = running_state(o.name);
   if (kill(s.pid, sig) != 0) throw Error(errno_text("kill(" + std::to_string(s.pid) + ", " + o.signal + ")"));
   std::printf("%s\n", o.name.c_str());
@@ -331,6 +335,8 @@ int cmd_kill(const Options &o) {
 }
 
 int cmd_rm(const Options &o) {
+  read_state(o.name);
+  InstanceLock lock(o.name);
   InstanceState s = read_state(o.name);
   if (s.status == "running") {
     if (!o.force) throw Error("instance '" + o.name + "' is running; stop it first (nsrig stop " + o.name + ") or use rm -f");
