@@ -51,6 +51,7 @@ std::string state_json(const InstanceState &s, int indent) {
             {"profile_hash", s.profile_hash},
             {"command", s.command},
             {"cwd", s.cwd},
+            {"env", s.env},
             {"supervisor_pid", s.supervisor_pid},
             {"supervisor_start", s.supervisor_start},
             {"pid", s.pid},
@@ -90,6 +91,7 @@ InstanceState read_state(const std::string &name) {
     s.profile_hash = j.value("profile_hash", "");
     s.command = j.value("command", std::vector<std::string>{});
     s.cwd = j.value("cwd", "");
+    s.env = j.value("env", std::vector<std::string>{});
     s.supervisor_pid = j.value("supervisor_pid", 0);
     s.supervisor_start = j.value("supervisor_start", uint64_t{0});
     s.pid = j.value("pid", 0);

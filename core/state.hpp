@@ -20,6 +20,7 @@ struct InstanceState {
   std::string profile_hash;                 ///< FNV-1a 64 of the merged profile text, hex
   std::vector<std::string> command;         ///< the payload's argv
   std::string cwd;                          ///< the payload's cwd inside ("" = /)
+  std::vector<std::string> env;             ///< the payload's environment, "KEY=VALUE" (exec uses it)
   pid_t supervisor_pid = 0;
   uint64_t supervisor_start = 0;            ///< /proc/PID/stat starttime (clock ticks since boot)
   pid_t pid = 0;                            ///< the instance's first process (host pid)

@@ -13,6 +13,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -116,6 +117,17 @@ void teardown_stale(const InstanceState &s, const Options &o) {
   }
 }
 
+// FNV-1a 64 of the merged profile as TOML: tells whether a profile changed since the instance started.
+std::string profile_hash(const Profile &p) {
+  std::ostringstream text;
+  text << toml::toml_formatter(p.root);
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text.str()) h = (h ^ c) * 1099511628211ull;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+
 }  // namespace
 
 int cmd_run_detached(const Options &o) {
@@ -146,6 +158,8 @@ int cmd_run_detached(const Options &o) {
   for (auto &f : o.profiles) st.profiles.push_back(fs::absolute(f).string());
   st.command = inst.process.argv;
   st.cwd = inst.process.cwd;
+  st.env = inst.process.env;
+  st.profile_hash = profile_hash(l->profile);
   st.clone_flags = inst.clone_flags;
   st.keep = o.keep;
 
@@ -241,12 +255,17 @@ int cmd_ps(const Options &o) {
     std::cout << "]\n";
     return 0;
   }
-  std::printf("%-20s %-8s %-8s %-7s %-18s %s\n", "NAME", "STATUS", "PID", "UPTIME", "ADDRESS", "PROFILE");
+  std::printf("%-20s %-14s %-8s %-7s %-18s %s\n", "NAME", "STATUS", "PID", "UPTIME", "ADDRESS", "PROFILE");
   for (auto &s : all) {
     std::string addr = s.facts.count("address") ? s.facts.at("address") : "-";
     std::string prof = s.profiles.empty() ? "-" : fs::path(s.profiles.back()).filename().string();
     std::string pid = s.status == "running" ? std::to_string(s.pid) : "-";
-    std::printf("%-20s %-8s %-8s %-7s %-18s %s\n", s.name.c_str(), s.status.c_str(), pid.c_str(), uptime(s).c_str(),
+    std::string status = s.status;
+    if (s.status != "running") {
+      addr = "-";  // its lease was released
+      if (s.exit_status) status += " (" + std::to_string(*s.exit_status) + ")";
+    }
+    std::printf("%-20s %-14s %-8s %-7s %-18s %s\n", s.name.c_str(), status.c_str(), pid.c_str(), uptime(s).c_str(),
                 addr.c_str(), prof.c_str());
   }
   return 0;
@@ -277,7 +296,9 @@ int cmd_exec(const Options &o) {
     throw Error(errno_text("setns(pidfd of " + std::to_string(s.pid) + ", the instance's namespaces)") +
                 (errno == EPERM ? "; joining another instance's namespaces needs root" : ""));
   close(pidfd);
-  std::vector<std::string> env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"};
+  // The payload's environment (recorded from the profile), TERM from the caller, then -e.
+  std::vector<std::string> env = s.env;
+  if (env.empty()) env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"};
   if (const char *term = std::getenv("TERM")) env.push_back(std::string("TERM=") + term);
   for (auto &e : o.env) {
     if (e.find('=') == std::string::npos) throw Error("--env '" + e + "': use KEY=VALUE");
@@ -353,7 +374,7 @@ int cmd_rm(const Options &o) {
 int cmd_ns(const Options &o) {
   InstanceState s = running_state(o.name);
   nlohmann::json out = nlohmann::json::array();
-  if (o.format != "json") std::printf("%-7s %-12s %-12s %s\n", "TYPE", "INSTANCE", "HOST", "");
+  if (o.format != "json") std::printf("%-7s %-12s %-12s %s\n", "TYPE", "INSTANCE", "HOST", "STATE");
   for (auto &t : kNsTypes) {
     uint64_t mine = ns_inode(s.pid, t.type), host = ns_inode(getpid(), t.type);
     bool priv = mine && host && mine != host;

@@ -117,9 +117,11 @@ int main(int argc, char **argv) {
                  "search this directory for plugins first (repeatable); then NSRIG_PLUGIN_PATH, then the install dir")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  app.footer("Exit status of run: the payload's; 128+N when it died of signal N; 125 nsrig's own error;\n"
-             "126 the command cannot be executed; 127 the command was not found. Other commands: 0 or 125.\n"
+  app.footer("Exit status of run and exec: the command's; 128+N when it died of signal N; 125 nsrig's own\n"
+             "error; 126 the command cannot be executed; 127 it was not found. Other commands: 0 or 125.\n"
              "Docs: docs/profile.md (profiles), docs/plugin-guide.md (writing plugins).");
+  // Subcommands would inherit that footer; each says what applies to it instead.
+  auto plain = [](CLI::App *sub, const std::string &footer) { sub->footer(footer); };
 
   auto *run = app.add_subcommand("run", "Run CMD (or [process].argv) inside the profile's namespaces");
   run->add_option("-p,--profile", o.profiles, "isolation profile; repeat to merge several, later wins")
@@ -127,7 +129,8 @@ int main(int argc, char **argv) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   run->add_flag("--timings", o.timings, "print the time of each lifecycle phase (microseconds) to stderr");
   run->add_flag("-d,--detach", o.detach, "run in the background under a supervisor; print the instance's name");
-  run->add_option("--name", o.name, "name of a detached instance (default: generated)");
+  run->add_option("--name", o.name, "name of a detached instance: 1-32 of [a-z0-9_-] (default: generated)")
+      ->check([](const std::string &n) { return n.empty() ? std::string("the name must not be empty") : std::string(); });
   run->add_flag("--keep", o.keep, "keep a detached instance's state dir and log after it ends");
   // Everything from the first non-option argument (or after --) is the command, untouched.
   run->prefix_command();
@@ -140,15 +143,20 @@ int main(int argc, char **argv) {
               "126 CMD cannot be executed; 127 CMD was not found.");
 
   auto *validate = app.add_subcommand("validate", "Check profiles and their plugins' settings; create nothing");
+  plain(validate, "Exit status: 0 when valid, 125 with file:line:column and a fix otherwise.");
   validate->add_option("profile", o.profiles, "profiles, merged in order")->required();
   auto *explain = app.add_subcommand("explain", "Print the resolved profile and the step plan; create nothing");
+  plain(explain, "Exit status: 0, or 125 when the profiles are not valid.");
   explain->add_option("profile", o.profiles, "profiles, merged in order")->required();
-  app.add_subcommand("plugins", "List the plugins found: name, version, ABI, clone flag, path");
+  plain(app.add_subcommand("plugins", "List the plugins found: name, version, ABI, clone flag, path"),
+        "Exit status: 0, or 125 when a plugin file was refused (the reason is printed).");
 
   auto *ps = app.add_subcommand("ps", "List detached instances: name, status, pid, uptime, address, profile");
   ps->add_option("--format", o.format, "table (default) or json")->check(CLI::IsMember({"table", "json"}));
+  plain(ps, "Instances live in /run/nsrig (root), $XDG_RUNTIME_DIR/nsrig, or $NSRIG_STATE_DIR.");
   auto *inspect = app.add_subcommand("inspect", "Print a detached instance's state (JSON)");
   inspect->add_option("name", o.name, "instance name")->required();
+  plain(inspect, "");
   auto *exec = app.add_subcommand("exec", "Run CMD inside a running instance's namespaces, root and cwd");
   exec->add_flag("-i,--interactive", o.interactive, "keep stdin open (it is always passed through)");
   exec->add_option("-e,--env", o.env, "KEY=VALUE for CMD's environment (repeatable)")
@@ -156,24 +164,31 @@ int main(int argc, char **argv) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   exec->add_option("--cwd", o.cwd, "working directory inside (default: the payload's, or /)");
   exec->prefix_command();
-  exec->footer("Usage: nsrig exec [OPTIONS] NAME [--] CMD [ARGS...]\n"
+  exec->footer("Usage: nsrig exec [-e KEY=VALUE]... [--cwd DIR] NAME [--] CMD [ARGS...]\n"
+               "CMD gets the payload's environment (from the profile), plus -e; TERM from the caller.\n"
                "Joins every namespace of the instance with one setns(2) on its first process's pidfd, forks so\n"
                "that CMD is inside the pid namespace, and exits with CMD's status (128+N for signal N).");
   auto *stop = app.add_subcommand("stop", "Stop a detached instance: SIGTERM, then SIGKILL after the grace time");
   stop->add_option("-t,--time", o.stop_timeout, "grace time in seconds before SIGKILL (default 10)")
       ->check(CLI::Range(0, 3600));
   stop->add_option("name", o.name, "instance name")->required();
+  plain(stop, "SIGTERM goes through the instance's supervisor to its first process (nsrig's init forwards it to\n"
+              "the payload); the supervisor tears down when the payload has ended. Exit status: 0 or 125.");
   auto *killc = app.add_subcommand("kill", "Send a signal (default KILL) to a detached instance's first process");
   killc->add_option("name", o.name, "instance name")->required();
   killc->add_option("signal", o.signal, "signal name or number (default KILL)");
+  plain(killc, "Example: nsrig kill web HUP. Exit status: 0 or 125.");
   auto *rm = app.add_subcommand("rm", "Remove a stopped instance's state; with -f, stop it first");
   rm->add_flag("-f,--force", o.force, "stop a running instance (SIGKILL) before removing it");
   rm->add_option("name", o.name, "instance name")->required();
+  plain(rm, "An instance whose supervisor died is torn down first (links, leases, layers). Exit status: 0 or 125.");
   auto *logs = app.add_subcommand("logs", "Print a detached instance's output (its log file)");
   logs->add_option("name", o.name, "instance name")->required();
+  plain(logs, "The payload's stdout and stderr, and the supervisor's messages, since the instance started.");
   auto *ns = app.add_subcommand("ns", "Show each namespace of a running instance next to the host's, like lsns");
   ns->add_option("--format", o.format, "table (default) or json")->check(CLI::IsMember({"table", "json"}));
   ns->add_option("name", o.name, "instance name")->required();
+  plain(ns, "Compares /proc/PID/ns/* of the instance's first process with nsrig's own (namespaces(7)).");
 
   log::init(log::Level::warning, log::Format::text);
   // CLI11 2.1 mangles what follows "--" in a prefix-command subcommand, so a
@@ -190,6 +205,11 @@ int main(int argc, char **argv) {
   try {
     app.parse(dash ? dash : argc, argv);
   } catch (const CLI::ParseError &e) {
+    // "nsrig bogus": CLI11 says only that a subcommand is required; say which word it did not know.
+    if (dynamic_cast<const CLI::RequiredError *>(&e) && argc > 1 && argv[1][0] != '-') {
+      std::fprintf(stderr, "nsrig: unknown command '%s'; see nsrig --help\n", argv[1]);
+      return kExitOwnError;
+    }
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitOwnError;
   }

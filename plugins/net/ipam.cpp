@@ -98,7 +98,8 @@ Pool::~Pool() {
       if (is_lease(e)) fs::remove(e.path(), ec);  // stale leases
     fs::remove(dir_ + "/lock", ec);
     fs::remove(dir_, ec);  // fails harmlessly if another instance just came in
-    fs::remove(fs::path(dir_).parent_path(), ec);
+    fs::remove(fs::path(dir_).parent_path(), ec);                // .../net, when empty
+    fs::remove(fs::path(dir_).parent_path().parent_path(), ec);  // /run/nsrig, when empty
   }
   close(lock_fd_);
 }

@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -29,6 +30,17 @@ namespace {
 
 constexpr const char *kDefaultBridge = "nsrig0";
 constexpr const char *kDefaultSubnet = "10.231.0.0/24";
+
+// A bridge is one link per network namespace, whatever state dir the
+// instances on it use (NSRIG_STATE_DIR): so is its address pool. Keyed by the
+// namespace's inode and the bridge's name.
+constexpr const char *kPoolBase = "/run/nsrig/net";
+
+std::string pool_dir_for(const std::string &bridge) {
+  struct stat st {};
+  if (stat("/proc/self/ns/net", &st) != 0) throw std::runtime_error("stat('/proc/self/ns/net'): cannot identify the network namespace");
+  return std::string(kPoolBase) + "/" + std::to_string(st.st_ino) + "-" + bridge;
+}
 
 bool valid_ifname(const std::string &n) {
   return !n.empty() && n.size() < IFNAMSIZ && n.find_first_of("/: \t\n") == std::string::npos && n != "." && n != "..";
@@ -50,7 +62,7 @@ struct Net {
   bool default_route = false;
   uint32_t leased = 0;      // bridge mode: the address taken in prepare
   std::string leased_cidr;  // ... as "a.b.c.d/prefix", added before `addresses`
-  std::string pool_dir;  // <state base>/net/<bridge>
+  std::string pool_dir;  // kPoolBase/<netns inode>-<bridge>
   std::string id;
 
   void configure(nsrig::Context &c) {
@@ -81,8 +93,10 @@ struct Net {
         c.fail_at("default_route", "needs host_addresses: the route goes via the host end");
     } else {
       bridge = c.string_or("bridge", kDefaultBridge);
-      if (!valid_ifname(bridge) || !bridge.starts_with("nsr"))
-        c.fail_at("bridge", "must be a link name starting with \"nsr\": nsrig creates and deletes its bridges");
+      if (!valid_ifname(bridge))
+        c.fail_at("bridge", "must be a link name of 1 to 15 bytes without '/', ':' or spaces");
+      if (!bridge.starts_with("nsr"))
+        c.fail_at("bridge", "must start with \"nsr\": nsrig creates and deletes its bridges, and touches no other link");
       std::string s = c.string_or("subnet", kDefaultSubnet);
       try {
         subnet = ipam::parse_subnet(s);
@@ -94,7 +108,10 @@ struct Net {
       if (a.find('/') == std::string::npos) c.fail_at("addresses", "'" + a + "' needs a prefix length, e.g. \"" + a + "/24\"");
     // Reads only: checks that would otherwise fail after namespaces exist.
     nl::Socket sk;
-    if (sk.exists(host_if)) c.fail_at("mode", "a link named '" + host_if + "' already exists on the host");
+    if (sk.exists(host_if))
+      c.fail_at("mode", "cannot be set up: the host already has a link named '" + host_if + "', the host end for "
+                        "instance '" + id + "'; an instance of that name is running (perhaps under another "
+                        "NSRIG_STATE_DIR): choose another --name");
     if (mode == "bridge") {
       std::string clash = sk.overlapping_route(subnet.str(), bridge);
       if (!clash.empty())
@@ -105,7 +122,7 @@ struct Net {
   // Bridge mode: the bridge (first instance creates it) and a lease, under the pool's lock.
   void prepare(nsrig::Context &c) {
     if (mode != "bridge") return;
-    pool_dir = std::filesystem::path(c.state_dir()).parent_path().string() + "/net/" + bridge;
+    pool_dir = pool_dir_for(bridge);
     ipam::Pool pool(pool_dir, subnet);
     nl::Socket sk;
     if (!sk.exists(bridge)) {
@@ -144,12 +161,12 @@ struct Net {
   }
 
   // Works from the id alone too (nsrig rm after a crash): every name is derived from it.
-  void teardown(nsrig::Context &c) {
+  void teardown(nsrig::Context &) {
     if (mode == "none") return;
     nl::Socket sk;
     sk.remove(host_if);  // usually gone already, with the namespace
     if (mode != "bridge") return;
-    if (pool_dir.empty()) pool_dir = std::filesystem::path(c.state_dir()).parent_path().string() + "/net/" + bridge;
+    if (pool_dir.empty()) pool_dir = pool_dir_for(bridge);
     if (!std::filesystem::exists(pool_dir)) return;
     ipam::Pool pool(pool_dir, subnet);
     pool.release(id);

@@ -161,7 +161,8 @@ TEST(Net, ConfigErrors) {
   auto err = [&](const std::string &body) {
     return run_nsrig({"validate", d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"net\"\n" + body)}).err;
   };
-  EXPECT_THAT(err("mode = \"bridge\"\nbridge = \"br0\"\n"), HasSubstr("must be a link name starting with \"nsr\""));
+  EXPECT_THAT(err("mode = \"bridge\"\nbridge = \"br0\"\n"), HasSubstr("must start with \"nsr\""));
+  EXPECT_THAT(err("mode = \"bridge\"\nbridge = \"nsrabcdefghijklmnop\"\n"), HasSubstr("1 to 15 bytes"));
   EXPECT_THAT(err("mode = \"bridge\"\nsubnet = \"10.1.2.3/24\"\n"), HasSubstr("did you mean 10.1.2.0/24?"));
   EXPECT_THAT(err("mode = \"veth\"\naddresses = [\"10.1.2.3\"]\n"), HasSubstr("needs a prefix length"));
   EXPECT_THAT(err("mode = \"veth\"\ndefault_route = true\n"), HasSubstr("needs host_addresses"));
