@@ -262,8 +262,8 @@ const std::string &Instance::state_dir() {
 
 void Instance::remove_state_dir_if_empty() {
   if (state_dir_.empty() || keep_state_dir) return;
-  if (rmdir(state_dir_.c_str()) != 0 && errno != ENOENT)
-    log::warning(errno_text("rmdir('" + state_dir_ + "')") + " (left by a plugin's teardown)");
+  if (rmdir(state_dir_.c_str()) != 0 && errno != ENOENT)  // a plugin kept something there (keep = true)
+    log::info("instance state dir " + state_dir_ + " kept: " + std::strerror(errno));
 }
 
 Slot *Instance::find(const std::string &name) const {

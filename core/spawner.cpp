@@ -101,6 +101,11 @@ namespace {
   for (int fd : inst.close_in_child) close(fd);
   char go = 0;
   if (read(inst.sync_fd, &go, 1) != 1 || go != 'g') _exit(kExitOwnError);  // parent failed and reports it
+  // The parent may have sent "go" and died before PR_SET_PDEATHSIG above took
+  // effect; its end of the socket is closed then. After this check, the
+  // death signal covers us.
+  pollfd hup{inst.sync_fd, POLLRDHUP, 0};
+  if (poll(&hup, 1, 0) > 0 && (hup.revents & (POLLHUP | POLLRDHUP))) _exit(kExitOwnError);
   for (auto &s : inst.slots)
     if (auto hook = s->plugin->desc.on_child_setup; hook && hook(&s->ctx, s->state) != NSRIG_OK)
       child_fail(inst.sync_fd, kExitOwnError, inst.hook_error(*s, "on_child_setup"));

@@ -62,8 +62,10 @@ std::string uptime(const InstanceState &s) {
 
 int signal_number(const std::string &s) {
   std::string n = s;
+  for (auto &ch : n) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   if (n.starts_with("SIG")) n = n.substr(3);
-  if (!n.empty() && std::all_of(n.begin(), n.end(), ::isdigit)) return std::stoi(n);
+  if (!n.empty() && n.size() <= 3 && std::all_of(n.begin(), n.end(), ::isdigit) && std::stoi(n) < NSIG)
+    return std::stoi(n);
   for (int i = 1; i < NSIG; ++i)
     if (const char *abbrev = sigabbrev_np(i); abbrev && n == abbrev) return i;
   throw Error("unknown signal '" + s + "': use a name such as TERM, KILL, HUP, or a number");
@@ -90,11 +92,17 @@ InstanceState running_state(const std::string &name) {
 // first process after `grace`; the supervisor then tears down and exits.
 void stop_instance(const InstanceState &s, int grace_s) {
   if (!same_process(s.supervisor_pid, s.supervisor_start)) return;
-  if (grace_s > 0) {
+  // An instance still starting has no first process on record: SIGTERM makes its supervisor stop the setup.
+  if (grace_s > 0 || s.pid == 0) {
     kill(s.supervisor_pid, SIGTERM);
-    if (wait_gone(s, std::chrono::seconds(grace_s))) return;
+    if (wait_gone(s, std::chrono::seconds(std::max(grace_s, 1)))) return;
   }
-  if (same_process(s.pid, s.pid_start)) kill(s.pid, SIGKILL);
+  InstanceState now = s;
+  try {
+    now = read_state(s.name);  // the first process may have appeared meanwhile
+  } catch (const Error &) {
+  }
+  if (same_process(now.pid, now.pid_start)) kill(now.pid, SIGKILL);
   if (!wait_gone(s, std::chrono::seconds(30)))
     throw Error("instance '" + s.name + "': its supervisor (pid " + std::to_string(s.supervisor_pid) +
                 ") did not exit after its payload was killed");
@@ -128,6 +136,11 @@ std::string profile_hash(const Profile &p) {
   return hex;
 }
 
+void check_name(const std::string &name) {
+  if (!valid_instance_name(name))
+    throw Error("invalid instance name '" + name + "': 1-32 characters of [a-z0-9_-], starting with a letter or digit");
+}
+
 }  // namespace
 
 int cmd_run_detached(const Options &o) {
@@ -138,6 +151,9 @@ int cmd_run_detached(const Options &o) {
   if (mkdir(base.c_str(), 0700) != 0 && errno != EEXIST) throw Error(errno_text("mkdir('" + base + "')"));
   if (mkdir(dir.c_str(), 0700) != 0) {
     if (errno != EEXIST) throw Error(errno_text("mkdir('" + dir + "')"));
+    if (!fs::exists(dir + "/state.json"))
+      throw Error("'" + dir + "' exists but holds no instance state (a start that was killed?); remove it with "
+                  "nsrig rm -f " + name);
     InstanceState old = read_state(name);
     throw Error("an instance named '" + name + "' already exists (" + old.status + "); " +
                 (old.status == "running" ? "choose another --name" : "remove it with nsrig rm " + name));
@@ -191,7 +207,11 @@ int cmd_run_detached(const Options &o) {
           if (uint64_t ino = ns_inode(inst.child_pid, t.type)) st.namespaces[t.type] = ino;
         for (auto &[k, v] : inst.facts) st.facts[k] = v;
         st.status = "running";
-        write_state(st);
+        try {
+          write_state(st);
+        } catch (const Error &e) {  // the instance runs: say so, and keep going to its teardown
+          log::error(e.what());
+        }
         ssize_t n = write(ready[1], "ok\n", 3);
         (void)n;
         close(ready[1]);
@@ -216,7 +236,12 @@ int cmd_run_detached(const Options &o) {
       write_state(st);
     } catch (const Error &) {
     }
-    if (!o.keep) fs::remove_all(dir);
+    if (!o.keep) {
+      // Only the supervisor's own files: what a plugin kept there (an overlay's upper
+      // layer with keep = true) stays, and the directory with it.
+      for (const char *f : {"/state.json", "/log", "/lock"}) unlink((dir + f).c_str());
+      rmdir(dir.c_str());
+    }
     _exit(code);
   }
   close(ready[1]);
@@ -272,11 +297,13 @@ int cmd_ps(const Options &o) {
 }
 
 int cmd_inspect(const Options &o) {
+  check_name(o.name);
   std::cout << state_json(read_state(o.name)) << "\n";
   return 0;
 }
 
 int cmd_logs(const Options &o) {
+  check_name(o.name);
   read_state(o.name);
   std::ifstream f(instance_dir(o.name) + "/log");
   std::cout << f.rdbuf();
@@ -284,10 +311,16 @@ int cmd_logs(const Options &o) {
 }
 
 int cmd_exec(const Options &o) {
+  check_name(o.name);
   if (o.command.empty()) throw Error("no command: nsrig exec NAME -- CMD [ARGS...]");
   InstanceState s = running_state(o.name);
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, s.pid, 0));
   if (pidfd < 0) throw Error(errno_text("pidfd_open(" + std::to_string(s.pid) + ")"));
+  // The first process's root: setns() into a mount namespace puts us at that
+  // namespace's root, which is not the instance's root when it used chroot.
+  std::string root_link = "/proc/" + std::to_string(s.pid) + "/root";
+  int root_fd = open(root_link.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd < 0) throw Error(errno_text("open('" + root_link + "')"));
   uint64_t flags = 0;
   for (auto &t : kNsTypes)
     if (s.clone_flags & t.flag) flags |= t.flag;
@@ -296,6 +329,8 @@ int cmd_exec(const Options &o) {
     throw Error(errno_text("setns(pidfd of " + std::to_string(s.pid) + ", the instance's namespaces)") +
                 (errno == EPERM ? "; joining another instance's namespaces needs root" : ""));
   close(pidfd);
+  if (fchdir(root_fd) != 0 || chroot(".") != 0) throw Error(errno_text("enter the root of instance '" + o.name + "'"));
+  close(root_fd);
   // The payload's environment (recorded from the profile), TERM from the caller, then -e.
   std::vector<std::string> env = s.env;
   if (env.empty()) env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"};
@@ -337,15 +372,17 @@ int cmd_exec(const Options &o) {
 }
 
 int cmd_stop(const Options &o) {
+  check_name(o.name);
   read_state(o.name);  // says so when there is no such instance
   InstanceLock lock(o.name);  // one stop/kill/rm at a time per instance
   InstanceState s = read_state(o.name);
-  if (s.status == "running") stop_instance(s, o.stop_timeout);
+  if (s.status != "stopped") stop_instance(s, o.stop_timeout);  // also one still starting
   std::printf("%s\n", o.name.c_str());
   return 0;
 }
 
 int cmd_kill(const Options &o) {
+  check_name(o.name);
   int sig = signal_number(o.signal);
   read_state(o.name);
   InstanceLock lock(o.name);
@@ -356,11 +393,25 @@ int cmd_kill(const Options &o) {
 }
 
 int cmd_rm(const Options &o) {
+  check_name(o.name);
+  std::string dir = instance_dir(o.name);
+  if (o.force && fs::is_directory(dir)) {
+    // A state file that cannot be read, or none at all (a run -d killed while it started): remove what is there.
+    try {
+      read_state(o.name);
+    } catch (const Error &e) {
+      log::warning(std::string(e.what()) + "; removing " + dir + " without stopping anything");
+      fs::remove_all(dir);
+      std::printf("%s\n", o.name.c_str());
+      return 0;
+    }
+  }
   read_state(o.name);
   InstanceLock lock(o.name);
   InstanceState s = read_state(o.name);
-  if (s.status == "running") {
-    if (!o.force) throw Error("instance '" + o.name + "' is running; stop it first (nsrig stop " + o.name + ") or use rm -f");
+  if (s.status != "stopped") {
+    if (!o.force)
+      throw Error("instance '" + o.name + "' is " + s.status + "; stop it first (nsrig stop " + o.name + ") or use rm -f");
     stop_instance(s, 0);
   }
   if (s.stale) teardown_stale(s, o);
@@ -372,6 +423,7 @@ int cmd_rm(const Options &o) {
 }
 
 int cmd_ns(const Options &o) {
+  check_name(o.name);
   InstanceState s = running_state(o.name);
   nlohmann::json out = nlohmann::json::array();
   if (o.format != "json") std::printf("%-7s %-12s %-12s %s\n", "TYPE", "INSTANCE", "HOST", "STATE");

@@ -35,6 +35,7 @@ void print_plan(const Plan &plan) {
 int cmd_run(const Options &o) {
   if (o.profiles.empty()) log::warning("no profile given (-p): the command runs with no new namespace");
   if (o.detach) return cmd_run_detached(o);
+  if (!o.name.empty() || o.keep) throw Error("--name and --keep are for detached runs: add -d");
   Loaded l(o);
   if (l.inst->process.argv.empty())
     throw Error("no command to run: give one after the options (nsrig run -p PROFILE -- CMD...) or set "

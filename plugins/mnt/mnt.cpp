@@ -179,6 +179,12 @@ struct Mnt {
     }
     masked = c.has("masked_paths") ? c.strings("masked_paths") : has_root() ? kMasked : std::vector<std::string>{};
     ro_paths = c.has("readonly_paths") ? c.strings("readonly_paths") : has_root() ? kReadonly : std::vector<std::string>{};
+    for (const char *key : {"masked_paths", "readonly_paths"}) {
+      const auto &list = std::string(key) == "masked_paths" ? masked : ro_paths;
+      for (size_t i = 0; i < list.size(); ++i)
+        if (!list[i].starts_with("/") || list[i] == "/")
+          c.fail_at(std::string(key) + "[" + std::to_string(i) + "]", "must be an absolute path below /, e.g. \"/proc/kcore\"");
+    }
   }
 
   // Host side: the overlay, built here as a detached mount (in no mount table),

@@ -51,10 +51,8 @@ Subnet parse_subnet(const std::string &s) {
   if (slash == std::string::npos || inet_pton(AF_INET, s.substr(0, slash).c_str(), &a) != 1)
     throw std::invalid_argument("must be an IPv4 subnet in CIDR form, e.g. \"10.231.0.0/24\"");
   int prefix = -1;
-  try {
-    prefix = std::stoi(s.substr(slash + 1));
-  } catch (...) {
-  }
+  std::string len = s.substr(slash + 1);
+  if (!len.empty() && len.size() <= 2 && len.find_first_not_of("0123456789") == std::string::npos) prefix = std::stoi(len);
   if (prefix < 8 || prefix > 30) throw std::invalid_argument("prefix length must be 8 to 30");
   Subnet n{ntohl(a.s_addr), prefix};
   if (n.net & (~0u >> prefix))

@@ -18,7 +18,10 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <arpa/inet.h>
+
 #include <filesystem>
+#include <regex>
 #include <memory>
 #include <nsrig/plugin.hpp>
 #include <vector>
@@ -34,7 +37,9 @@ constexpr const char *kDefaultSubnet = "10.231.0.0/24";
 // A bridge is one link per network namespace, whatever state dir the
 // instances on it use (NSRIG_STATE_DIR): so is its address pool. Keyed by the
 // namespace's inode and the bridge's name.
-constexpr const char *kPoolBase = "/run/nsrig/net";
+// A leading dot: instance names cannot start with one, so no instance dir
+// (state base /run/nsrig) ever meets the pools.
+constexpr const char *kPoolBase = "/run/nsrig/.net";
 
 std::string pool_dir_for(const std::string &bridge) {
   struct stat st {};
@@ -42,8 +47,28 @@ std::string pool_dir_for(const std::string &bridge) {
   return std::string(kPoolBase) + "/" + std::to_string(st.st_ino) + "-" + bridge;
 }
 
+// Link names: 1-15 bytes; letters, digits, '-', '_', '.' (no '%': the kernel would number it).
 bool valid_ifname(const std::string &n) {
-  return !n.empty() && n.size() < IFNAMSIZ && n.find_first_of("/: \t\n") == std::string::npos && n != "." && n != "..";
+  return !n.empty() && n.size() < IFNAMSIZ && n != "." && n != ".." &&
+         n.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == std::string::npos;
+}
+
+// "a.b.c.d/p" (p <= 32) or an IPv6 address "/p" (p <= 128), nothing else.
+bool valid_cidr(const std::string &s) {
+  size_t slash = s.find('/');
+  if (slash == std::string::npos || slash + 1 >= s.size()) return false;
+  std::string addr = s.substr(0, slash), len = s.substr(slash + 1);
+  if (len.find_first_not_of("0123456789") != std::string::npos || len.size() > 3) return false;
+  int prefix = std::stoi(len);
+  unsigned char buf[16];
+  if (inet_pton(AF_INET, addr.c_str(), buf) == 1) return prefix <= 32;
+  if (inet_pton(AF_INET6, addr.c_str(), buf) == 1) return prefix <= 128;
+  return false;
+}
+
+bool valid_mac(const std::string &m) {
+  static const std::regex re("^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$");
+  return std::regex_match(m, re);
 }
 
 // The address part of "a/p" (a gateway for the default route).
@@ -85,6 +110,7 @@ struct Net {
       mtu = static_cast<unsigned>(*m);
     }
     mac = c.string_or("mac", "");
+    if (!mac.empty() && !valid_mac(mac)) c.fail_at("mac", "must look like \"02:00:00:00:00:01\"");
     default_route = c.boolean_or("default_route", false);
     addresses = c.strings("addresses");
     if (mode == "veth") {
@@ -104,8 +130,15 @@ struct Net {
         c.fail_at("subnet", e.what());
       }
     }
-    for (const auto &a : addresses)
-      if (a.find('/') == std::string::npos) c.fail_at("addresses", "'" + a + "' needs a prefix length, e.g. \"" + a + "/24\"");
+    for (const char *key : {"addresses", "host_addresses"}) {
+      const auto &list = std::string(key) == "addresses" ? addresses : host_addresses;
+      for (size_t i = 0; i < list.size(); ++i) {
+        const auto &a = list[i];
+        std::string at = std::string(key) + "[" + std::to_string(i) + "]";
+        if (a.find('/') == std::string::npos) c.fail_at(at, "'" + a + "' needs a prefix length, e.g. \"" + a + "/24\"");
+        if (!valid_cidr(a)) c.fail_at(at, "'" + a + "' is not an IPv4 or IPv6 address with a prefix length");
+      }
+    }
     // Reads only: checks that would otherwise fail after namespaces exist.
     nl::Socket sk;
     if (sk.exists(host_if))
@@ -113,6 +146,9 @@ struct Net {
                         "instance '" + id + "'; an instance of that name is running (perhaps under another "
                         "NSRIG_STATE_DIR): choose another --name");
     if (mode == "bridge") {
+      if (sk.exists(bridge) && sk.kind(bridge) != "bridge")
+        c.fail_at("bridge", "the host's link '" + bridge + "' is not a bridge (it is a " + sk.kind(bridge) +
+                                " link); name one that nsrig may create");
       std::string clash = sk.overlapping_route(subnet.str(), bridge);
       if (!clash.empty())
         c.fail_at("subnet", subnet.str() + " overlaps the host's route " + clash + "; choose another 'subnet'");

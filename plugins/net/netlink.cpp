@@ -67,6 +67,15 @@ int Socket::index(const std::string &name) {
   return i;
 }
 
+std::string Socket::kind(const std::string &name) {
+  rtnl_link *l = nullptr;
+  if (rtnl_link_get_kernel(sk_, 0, name.c_str(), &l) < 0) return "";
+  const char *t = rtnl_link_get_type(l);
+  std::string out = t ? t : "";
+  rtnl_link_put(l);
+  return out;
+}
+
 void Socket::add_veth(const std::string &host, const std::string &peer, pid_t pid) {
   int err = rtnl_link_veth_add(sk_, host.c_str(), peer.c_str(), pid);
   if (err < 0)

@@ -22,6 +22,8 @@ class Socket {
   /** ifindex of `name`, or 0 when there is no such link. */
   int index(const std::string &name);
   bool exists(const std::string &name) { return index(name) > 0; }
+  /** The link's kind ("bridge", "veth", ...; "" for a plain device) (IFLA_INFO_KIND). */
+  std::string kind(const std::string &name);
 
   /** veth pair: `host` here, `peer` created directly in the network namespace of `pid` (veth(4)). */
   void add_veth(const std::string &host, const std::string &peer, pid_t pid);

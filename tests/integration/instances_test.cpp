@@ -10,6 +10,7 @@
 #include <chrono>
 #include <map>
 #include <filesystem>
+#include <fstream>
 #include <regex>
 
 #include "../unit/helpers.hpp"
@@ -124,6 +125,57 @@ TEST(Instances, FiftyStartStopCyclesLeaveNothing) {
   EXPECT_EQ(sh("cat /proc/self/mountinfo"), mounts);
   EXPECT_TRUE(fs::is_empty(h.state.path())) << sh("find " + h.state.path());
   EXPECT_EQ(count_processes("sleep 1000"), sleepers);
+}
+
+TEST(Instances, ExecEntersAChrootRootToo) {
+  REQUIRE_ROOT();
+  Host h;
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"pid\"\n[[namespace]]\ntype = \"mnt\"\n"
+                             "root = { overlay = { lower = [\"/\"] } }\nchroot = true\n"
+                             "mounts = [{ type = \"tmpfs\", target = \"/tmp\" }]\n");
+  ASSERT_EQ(h.nsrig({"run", "-d", "--name", "ch", "-p", p, "--", "sleep", "1000"}).exit_code, 0);
+  std::string marker = "/tmp/nsrig-chroot-escape-" + std::to_string(getpid());
+  Result r = h.nsrig({"exec", "ch", "--", "sh", "-c", "echo x > " + marker + " && ls /proc | grep -c '^[0-9]'"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(fs::exists(marker)) << "exec wrote to the host's /tmp, not the instance's";
+  EXPECT_EQ(r.out, "5\n");  // init, sleep, sh, ls, grep: the instance's /proc
+  fs::remove(marker);
+  EXPECT_EQ(h.nsrig({"rm", "-f", "ch"}).exit_code, 0);
+}
+
+TEST(Instances, StopAndRmWhileStarting) {
+  REQUIRE_ROOT();
+  Host h;
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"pid\"\n"
+                             "[[hooks.prestart]]\npath = \"/bin/sleep\"\nargs = [\"sleep\", \"3\"]\n");
+  Child starting({"/usr/bin/env", "NSRIG_STATE_DIR=" + h.state.path(), NSRIG_BIN, "run", "-d", "--name", "slow", "-p", p,
+                  "--", "sleep", "1000"});
+  for (int i = 0; i < 100 && !fs::exists(h.state.path() + "/slow/state.json"); ++i) usleep(20000);
+  Result rm = h.nsrig({"rm", "slow"});
+  EXPECT_EQ(rm.exit_code, 125);
+  EXPECT_THAT(rm.err, HasSubstr("is created; stop it first"));
+  EXPECT_EQ(h.nsrig({"stop", "-t", "1", "slow"}).exit_code, 0);
+  EXPECT_NE(starting.wait(), 0);  // the start was interrupted, not reported as running
+  EXPECT_THAT(h.nsrig({"ps"}).out, ::testing::Not(HasSubstr("slow")));
+  EXPECT_EQ(count_processes("sleep 1000"), 0);
+}
+
+TEST(Instances, CorruptOrHalfMadeStateCanBeRemoved) {
+  Host h;
+  fs::create_directories(h.state.path() + "/broken");
+  { std::ofstream(h.state.path() + "/broken/state.json") << "{garbage"; }
+  Result r = h.nsrig({"ps"});
+  EXPECT_THAT(r.err, HasSubstr("unreadable instance state"));
+  EXPECT_EQ(h.nsrig({"rm", "-f", "broken"}).exit_code, 0);
+  fs::create_directories(h.state.path() + "/half");  // a run -d killed before its first write
+  Result again = h.nsrig({"run", "-d", "--name", "half", "--", "true"});
+  EXPECT_EQ(again.exit_code, 125);
+  EXPECT_THAT(again.err, HasSubstr("nsrig rm -f half"));
+  EXPECT_EQ(h.nsrig({"rm", "-f", "half"}).exit_code, 0);
+  EXPECT_TRUE(fs::is_empty(h.state.path()));
+  EXPECT_EQ(h.nsrig({"rm", "../x"}).exit_code, 125);  // names are checked by every command
 }
 
 // The main job, with assertions: nginx and httpd, each seeing only itself.

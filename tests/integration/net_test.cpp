@@ -143,6 +143,16 @@ TEST(Net, ExhaustedPoolFailsBeforeClone) {
   a.wait();
 }
 
+TEST(Net, BridgeMustBeABridge) {
+  REQUIRE_ROOT();
+  ASSERT_EQ(run({"/bin/sh", "-c", "ip link add nsrtv0 type veth peer name nsrtv1"}).exit_code, 0);
+  TempDir d;
+  Result r = run_nsrig({"validate", bridge_profile(d, "nsrtv0", "10.232.13.0/24")});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("is not a bridge (it is a veth link)"));
+  EXPECT_EQ(run({"/bin/sh", "-c", "ip link show nsrtv0 >/dev/null && ip link del nsrtv0"}).exit_code, 0);  // untouched
+}
+
 TEST(Net, SubnetOverlappingAHostRouteIsRefused) {
   REQUIRE_ROOT();
   // A route of our own to clash with, on a link of our own (nsr prefix), removed at the end.
@@ -167,6 +177,12 @@ TEST(Net, ConfigErrors) {
   EXPECT_THAT(err("mode = \"veth\"\naddresses = [\"10.1.2.3\"]\n"), HasSubstr("needs a prefix length"));
   EXPECT_THAT(err("mode = \"veth\"\ndefault_route = true\n"), HasSubstr("needs host_addresses"));
   EXPECT_THAT(err("mode = \"cni\"\n"), HasSubstr("must be \"none\", \"veth\" or \"bridge\""));
+  EXPECT_THAT(err("mode = \"veth\"\nmac = \"zz\"\n"), HasSubstr("must look like"));
+  EXPECT_THAT(err("mode = \"veth\"\naddresses = [\"10.240.9.300/24\"]\n"), HasSubstr("p.toml:5:14: net: 'addresses[0]'"));
+  EXPECT_THAT(err("mode = \"veth\"\naddresses = [\"fd00::2/129\"]\n"), HasSubstr("is not an IPv4 or IPv6 address"));
+  EXPECT_THAT(err("mode = \"veth\"\nhost_addresses = [\"10.240.9.1\"]\n"), HasSubstr("needs a prefix length"));
+  EXPECT_THAT(err("mode = \"bridge\"\nbridge = \"nsrb%d\"\n"), HasSubstr("1 to 15 bytes"));
+  EXPECT_THAT(err("mode = \"bridge\"\nsubnet = \"10.240.1.0/24abc\"\n"), HasSubstr("prefix length must be 8 to 30"));
 }
 
 }  // namespace
