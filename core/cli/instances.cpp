@@ -22,6 +22,7 @@
 #include "error.hpp"
 #include "spawner.hpp"
 #include "state.hpp"
+#include "tty.hpp"
 
 namespace fs = std::filesystem;
 
@@ -340,11 +341,22 @@ int cmd_exec(const Options &o) {
     env.push_back(e);
   }
   std::string cwd = !o.cwd.empty() ? o.cwd : !s.cwd.empty() ? s.cwd : "/";
+  // -t: a pty from the instance's own /dev/ptmx (we are inside its mount namespace and root now).
+  Pty pty;
+  if (o.tty) pty = open_pty();
   signal(SIGINT, SIG_IGN), signal(SIGQUIT, SIG_IGN);  // the terminal's signals are for the command
   pid_t pid = fork();  // the child is inside the pid namespace
   if (pid < 0) throw Error(errno_text("fork"));
   if (pid == 0) {
     signal(SIGINT, SIG_DFL), signal(SIGQUIT, SIG_DFL);
+    if (o.tty && !attach_slave(pty.slave)) {
+      std::fprintf(stderr, "nsrig exec: attach the terminal %s: %s\n", pty.slave.c_str(), std::strerror(errno));
+      _exit(kExitOwnError);
+    }
+    if (!o.tty && !o.interactive) {  // as docker exec: stdin is only passed on with -i
+      int null = open("/dev/null", O_RDONLY);
+      if (null >= 0) dup2(null, STDIN_FILENO);
+    }
     if (flags & CLONE_NEWUSER) {
       // Root inside, as the payload is (ignored where 0 is not mapped).
       if (setresgid(0, 0, 0) == 0) setresuid(0, 0, 0);
@@ -364,6 +376,12 @@ int cmd_exec(const Options &o) {
     std::fprintf(stderr, "nsrig exec: '%s': %s\n", o.command[0].c_str(),
                  e == ENOENT ? "command not found in the instance" : std::strerror(e));
     _exit(e == ENOENT ? kExitNotFound : kExitCannotExec);
+  }
+  if (o.tty) {
+    int child_fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+    relay(pty.master, child_fd, o.interactive);
+    close(child_fd);
+    close(pty.master);
   }
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {

@@ -159,13 +159,15 @@ int main(int argc, char **argv) {
   inspect->add_option("name", o.name, "instance name")->required();
   plain(inspect, "");
   auto *exec = app.add_subcommand("exec", "Run CMD inside a running instance's namespaces, root and cwd");
-  exec->add_flag("-i,--interactive", o.interactive, "keep stdin open (it is always passed through)");
+  exec->add_flag("-i,--interactive", o.interactive, "pass stdin on to CMD (without it, CMD reads /dev/null)");
+  exec->add_flag("-t,--tty", o.tty, "give CMD a pseudo-terminal of the instance's; raw mode while attached");
   exec->add_option("-e,--env", o.env, "KEY=VALUE for CMD's environment (repeatable)")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   exec->add_option("--cwd", o.cwd, "working directory inside (default: the payload's, or /)");
   exec->prefix_command();
-  exec->footer("Usage: nsrig exec [-e KEY=VALUE]... [--cwd DIR] NAME [--] CMD [ARGS...]\n"
+  exec->footer("Usage: nsrig exec [-i] [-t] [-e KEY=VALUE]... [--cwd DIR] NAME [--] CMD [ARGS...]\n"
+               "Example: nsrig exec -it web -- bash\n"
                "CMD gets the payload's environment (from the profile), plus -e; TERM from the caller.\n"
                "Joins every namespace of the instance with one setns(2) on its first process's pidfd, forks so\n"
                "that CMD is inside the pid namespace, and exits with CMD's status (128+N for signal N).");

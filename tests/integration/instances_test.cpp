@@ -70,6 +70,27 @@ TEST(Instances, ExecSeesTheInstance) {
   EXPECT_TRUE(fs::is_empty(h.state.path())) << sh("find " + h.state.path());
 }
 
+TEST(Instances, ExecWithATerminal) {
+  REQUIRE_ROOT();
+  Host h;
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\ninclude = [\"" + kExamples + "web-base.toml\"]\n");
+  ASSERT_EQ(h.nsrig({"run", "-d", "--name", "term", "-p", p, "--", "sleep", "1000"}).exit_code, 0);
+  bool restored = false;
+  Result r = run_on_pty({"/usr/bin/env", "NSRIG_STATE_DIR=" + h.state.path(), NSRIG_BIN, "exec", "-it", "term", "--",
+                         "sh", "-c", "tty; read line; echo got:$line; exit 3"},
+                        "hello\n", &restored);
+  EXPECT_EQ(r.exit_code, 3) << r.out;
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("/dev/pts/[0-9]+"));
+  EXPECT_THAT(r.out, HasSubstr("got:hello"));
+  EXPECT_TRUE(restored) << "the caller's terminal was left in raw mode";
+  // Without -t, no terminal: tty says so; without -i, stdin is empty.
+  Result plain = h.nsrig({"exec", "term", "--", "sh", "-c", "tty; cat | wc -c"});
+  EXPECT_THAT(plain.out, HasSubstr("not a tty"));
+  EXPECT_THAT(plain.out, HasSubstr("0\n"));
+  EXPECT_EQ(h.nsrig({"rm", "-f", "term"}).exit_code, 0);
+}
+
 TEST(Instances, StopKillsAPayloadThatIgnoresSigterm) {
   REQUIRE_ROOT();
   Host h;

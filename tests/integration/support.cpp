@@ -1,6 +1,8 @@
 #include "support.hpp"
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -123,6 +125,61 @@ int Child::wait() {
   waitpid(pid_, &status, 0);
   pid_ = -1;
   return decode(status);
+}
+
+Result run_on_pty(const std::vector<std::string> &argv, const std::string &input, bool *lflag_restored) {
+  Result r;
+  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0 || grantpt(master) || unlockpt(master)) return r;
+  std::string slave_name = ptsname(master);
+  int slave = open(slave_name.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  termios before{};
+  tcgetattr(slave, &before);
+  close(slave);  // held open here, the master would never see the child's side close
+  auto a = c_argv(argv);
+  pid_t pid = fork();
+  if (pid == 0) {
+    setsid();
+    int fd = open(slave_name.c_str(), O_RDWR);
+    ioctl(fd, TIOCSCTTY, 0);
+    for (int i = 0; i < 3; ++i) dup2(fd, i);
+    execv(a[0], a.data());
+    _exit(127);
+  }
+  if (!input.empty()) {
+    ssize_t w = write(master, input.data(), input.size());
+    (void)w;
+  }
+  char buf[4096];
+  // Read until the child has exited and nothing is left; EIO only means that
+  // no slave is open right now (not yet, or any more). Bounded: 20 s.
+  for (int ticks = 0; ticks < 2000; ++ticks) {
+    pollfd p{master, POLLIN, 0};
+    ssize_t n = poll(&p, 1, 10) > 0 ? read(master, buf, sizeof buf) : 0;
+    if (n > 0) {
+      r.out.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    int st;
+    if (pid > 0 && waitpid(pid, &st, WNOHANG) == pid) {
+      r.exit_code = decode(st);
+      pid = -1;
+      continue;  // one more round to drain
+    }
+    if (pid < 0) break;
+  }
+  if (pid > 0) {
+    int st = 0;
+    waitpid(pid, &st, 0);
+    r.exit_code = decode(st);
+  }
+  termios after{};
+  slave = open(slave_name.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  tcgetattr(slave, &after);
+  if (lflag_restored) *lflag_restored = after.c_lflag == before.c_lflag && after.c_oflag == before.c_oflag;
+  close(slave);
+  close(master);
+  return r;
 }
 
 int count_processes(const std::string &needle) {

@@ -48,6 +48,14 @@ class Child {
   std::string out_;
 };
 
+/**
+ * Runs `argv` with a pseudo-terminal of its own as controlling terminal and
+ * stdio (as a user at a terminal would), writes `input` to it, and returns
+ * what it printed. `lflag_restored` says whether the terminal's local modes
+ * (ICANON, ECHO...) are as before once it exited.
+ */
+Result run_on_pty(const std::vector<std::string> &argv, const std::string &input, bool *lflag_restored);
+
 /** Number of running processes whose command line contains `needle`. */
 int count_processes(const std::string &needle);
 

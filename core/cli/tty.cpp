@@ -1,0 +1,116 @@
+#include "tty.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "error.hpp"
+
+namespace nsrig::cli {
+namespace {
+
+// Raw mode on the caller's terminal while attached; restored when it goes.
+class RawMode {
+ public:
+  RawMode() {
+    if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_) != 0) return;
+    termios raw = saved_;
+    cfmakeraw(&raw);
+    active_ = tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+  }
+  ~RawMode() {
+    if (active_) tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_);
+  }
+
+ private:
+  termios saved_{};
+  bool active_ = false;
+};
+
+void copy_window_size(int master) {
+  winsize ws{};
+  if (isatty(STDIN_FILENO) && ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0) ioctl(master, TIOCSWINSZ, &ws);
+}
+
+bool write_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w, n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+}  // namespace
+
+Pty open_pty() {
+  Pty p;
+  p.master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (p.master < 0) throw Error(errno_text("posix_openpt (open /dev/ptmx inside the instance)"));
+  if (grantpt(p.master) != 0 || unlockpt(p.master) != 0) throw Error(errno_text("grantpt/unlockpt"));
+  const char *name = ptsname(p.master);
+  if (!name) throw Error(errno_text("ptsname"));
+  p.slave = name;
+  return p;
+}
+
+bool attach_slave(const std::string &slave) {
+  if (setsid() < 0) return false;
+  int fd = open(slave.c_str(), O_RDWR);  // a session leader opening a tty makes it its controlling terminal
+  if (fd < 0) return false;
+  if (ioctl(fd, TIOCSCTTY, 0) != 0 && errno != EPERM) return false;
+  for (int i = 0; i < 3; ++i)
+    if (dup2(fd, i) < 0) return false;
+  if (fd > 2) close(fd);
+  return true;
+}
+
+void relay(int master, int pidfd, bool interactive) {
+  RawMode raw;
+  copy_window_size(master);
+  sigset_t winch;
+  sigemptyset(&winch);
+  sigaddset(&winch, SIGWINCH);
+  sigprocmask(SIG_BLOCK, &winch, nullptr);
+  int sigfd = signalfd(-1, &winch, SFD_CLOEXEC);
+  bool in_open = interactive, exited = false;
+  char buf[8192];
+  for (;;) {
+    pollfd p[4] = {{master, POLLIN, 0}, {pidfd, POLLIN, 0}, {sigfd, POLLIN, 0}, {in_open ? STDIN_FILENO : -1, POLLIN, 0}};
+    // Once the process has exited, only drain what is left (no waiting).
+    int n = poll(p, 4, exited ? 0 : -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (p[0].revents) {
+      ssize_t r = read(master, buf, sizeof buf);
+      if (r <= 0) break;  // EIO: every slave fd is closed
+      if (!write_all(STDOUT_FILENO, buf, static_cast<size_t>(r))) break;
+      continue;  // drain output before looking at the exit
+    }
+    if (p[2].revents) {
+      signalfd_siginfo si{};
+      if (read(sigfd, &si, sizeof si) > 0) copy_window_size(master);
+    }
+    if (p[3].revents) {
+      ssize_t r = read(STDIN_FILENO, buf, sizeof buf);
+      if (r <= 0) {
+        in_open = false;
+        if (!isatty(STDIN_FILENO)) write_all(master, "\x04", 1);  // end of input: ^D to the line discipline
+      } else {
+        write_all(master, buf, static_cast<size_t>(r));
+      }
+    }
+    if (p[1].revents) exited = true;
+  }
+  if (sigfd >= 0) close(sigfd);
+}
+
+}  // namespace nsrig::cli
