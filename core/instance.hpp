@@ -99,6 +99,11 @@ class Instance {
   bool in_child_exec = false;  ///< spawn_payload is allowed
   bool keep_state_dir = false; ///< a detached run: the supervisor removes the dir itself
   std::vector<int> close_in_child;  ///< fds of the caller's that the child closes first
+  // run -t: a pty opened by the caller; the payload gets the slave as its
+  // controlling terminal, the parent relays the master.
+  int tty_master = -1;
+  std::string tty_slave;
+  bool tty_stdin = false;  ///< -i: relay the caller's stdin too
 
  private:
   std::string state_dir_;  ///< empty until state_dir() was called

@@ -22,7 +22,7 @@
 #include "error.hpp"
 #include "spawner.hpp"
 #include "state.hpp"
-#include "tty.hpp"
+#include "tty.hpp"  // core
 
 namespace fs = std::filesystem;
 

@@ -14,6 +14,7 @@
 #include "profile.hpp"
 #include "registry.hpp"
 #include "spawner.hpp"
+#include "tty.hpp"
 #include "cli.hpp"
 
 #ifndef NSRIG_VERSION
@@ -34,6 +35,8 @@ void print_plan(const Plan &plan) {
 
 int cmd_run(const Options &o) {
   if (o.profiles.empty()) log::warning("no profile given (-p): the command runs with no new namespace");
+  if (o.detach && o.tty) throw Error("-t with -d is not supported: a detached instance has no terminal to attach to; "
+                                     "use nsrig exec -it NAME -- CMD");
   if (o.detach) return cmd_run_detached(o);
   if (!o.name.empty() || o.keep) throw Error("--name and --keep are for detached runs: add -d");
   Loaded l(o);
@@ -41,7 +44,17 @@ int cmd_run(const Options &o) {
     throw Error("no command to run: give one after the options (nsrig run -p PROFILE -- CMD...) or set "
                 "[process].argv in the profile");
   Timings t;
+  if (o.tty) {
+    // A pty of the host's devpts (the instance does not exist yet): the payload's
+    // controlling terminal; nsrig relays it (raw mode, window size).
+    Pty pty = open_pty();
+    l.inst->tty_master = pty.master;
+    l.inst->tty_slave = pty.slave;
+    l.inst->tty_stdin = o.interactive;
+    l.inst->close_in_child.push_back(pty.master);
+  }
   int code = run(*l.inst, l.plan, o.timings ? &t : nullptr);
+  if (l.inst->tty_master >= 0) close(l.inst->tty_master);
   if (o.timings) {
     int64_t total = 0;
     for (auto &[phase, us] : t) std::fprintf(stderr, "nsrig timings: %-20s %8lld us\n", phase.c_str(), (long long)us), total += us;
@@ -130,6 +143,8 @@ int main(int argc, char **argv) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   run->add_flag("--timings", o.timings, "print the time of each lifecycle phase (microseconds) to stderr");
   run->add_flag("-d,--detach", o.detach, "run in the background under a supervisor; print the instance's name");
+  run->add_flag("-t,--tty", o.tty, "give the payload a pseudo-terminal; raw mode on yours while attached");
+  run->add_flag("-i,--interactive", o.interactive, "with -t: pass your stdin on to the payload");
   run->add_option("--name", o.name, "name of a detached instance: 1-32 of [a-z0-9_-] (default: generated)")
       ->check([](const std::string &n) { return n.empty() ? std::string("the name must not be empty") : std::string(); });
   run->add_flag("--keep", o.keep, "keep a detached instance's state dir and log after it ends");

@@ -140,6 +140,21 @@ TEST(Run, SignalDuringSetupStopsTheRunAndTearsDown) {
   EXPECT_FALSE(std::filesystem::exists(marker)) << "teardown did not run";
 }
 
+TEST(Run, WithATerminal) {
+  REQUIRE_ROOT();
+  bool restored = false;
+  Result r = run_on_pty(nsrig_argv({"run", "-it", "-p", kMinimal, "--", "sh", "-c",
+                                    "tty; stty size; read line; echo got:$line; exit 4"}),
+                        "typed\n", &restored);
+  EXPECT_EQ(r.exit_code, 4) << r.out;
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("/dev/pts/[0-9]+"));
+  EXPECT_THAT(r.out, HasSubstr("got:typed"));
+  EXPECT_TRUE(restored) << "the caller's terminal was left in raw mode";
+  Result d = run_nsrig({"run", "-d", "-t", "-p", kMinimal, "--", "true"});
+  EXPECT_EQ(d.exit_code, 125);
+  EXPECT_THAT(d.err, HasSubstr("-t with -d is not supported"));
+}
+
 TEST(Run, ExitStatuses) {
   REQUIRE_ROOT();
   EXPECT_EQ(run_nsrig({"run", "-p", kMinimal, "--", "true"}).exit_code, 0);

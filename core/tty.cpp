@@ -13,26 +13,23 @@
 
 #include "error.hpp"
 
-namespace nsrig::cli {
-namespace {
-
-// Raw mode on the caller's terminal while attached; restored when it goes.
-class RawMode {
- public:
-  RawMode() {
-    if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_) != 0) return;
-    termios raw = saved_;
-    cfmakeraw(&raw);
-    active_ = tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
-  }
-  ~RawMode() {
-    if (active_) tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_);
-  }
-
- private:
-  termios saved_{};
-  bool active_ = false;
+namespace nsrig {
+struct RawMode::Saved {
+  termios t;
 };
+
+RawMode::RawMode() {
+  termios t{};
+  if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &t) != 0) return;
+  termios raw = t;
+  cfmakeraw(&raw);
+  if (tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0) saved_ = new Saved{t};
+}
+
+RawMode::~RawMode() {
+  if (saved_) tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_->t);
+  delete saved_;
+}
 
 void copy_window_size(int master) {
   winsize ws{};
@@ -48,8 +45,6 @@ bool write_all(int fd, const char *p, size_t n) {
   }
   return true;
 }
-
-}  // namespace
 
 Pty open_pty() {
   Pty p;
@@ -113,4 +108,4 @@ void relay(int master, int pidfd, bool interactive) {
   if (sigfd >= 0) close(sigfd);
 }
 
-}  // namespace nsrig::cli
+}  // namespace nsrig

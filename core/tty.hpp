@@ -1,4 +1,5 @@
-// Terminals for `nsrig exec -t`: a pseudo-terminal opened inside the
+// Terminals for `nsrig exec -t` and `nsrig run -t`. For exec, the
+// pseudo-terminal is opened inside the
 // instance (from its own /dev/ptmx, so `tty` there names a device of its
 // devpts), the caller's terminal in raw mode while attached, and the window
 // size passed on (SIGWINCH). pty(7), termios(3), tty_ioctl(4).
@@ -6,7 +7,7 @@
 
 #include <string>
 
-namespace nsrig::cli {
+namespace nsrig {
 
 struct Pty {
   int master = -1;    ///< O_CLOEXEC; the caller's end
@@ -23,6 +24,25 @@ Pty open_pty();
  */
 bool attach_slave(const std::string &slave);
 
+/** Raw mode on the caller's terminal (stdin) while alive; a no-op when stdin is not a terminal. */
+class RawMode {
+ public:
+  RawMode();
+  ~RawMode();
+  RawMode(const RawMode &) = delete;
+  RawMode &operator=(const RawMode &) = delete;
+
+ private:
+  struct Saved;
+  Saved *saved_ = nullptr;
+};
+
+/** Copies the caller's window size (TIOCGWINSZ on stdin) to `master` (TIOCSWINSZ). */
+void copy_window_size(int master);
+
+/** write(2) until all `n` bytes are written; false on an error. */
+bool write_all(int fd, const char *p, size_t n);
+
 /**
  * Parent side: copies the caller's stdin to `master` (when `interactive`)
  * and `master` to stdout, until the process behind `pidfd` has exited and
@@ -32,4 +52,4 @@ bool attach_slave(const std::string &slave);
  */
 void relay(int master, int pidfd, bool interactive);
 
-}  // namespace nsrig::cli
+}  // namespace nsrig
