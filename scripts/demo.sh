@@ -81,8 +81,8 @@ echo "nginx -> http://${addr[httpd]}/: $("$nsrig" exec nginx -- curl -s --max-ti
 echo "httpd -> http://${addr[nginx]}/: $("$nsrig" exec httpd -- curl -s --max-time 5 "http://${addr[nginx]}/" | title)"
 echo
 
-echo "== stopping both"
-for n in "${names[@]}"; do "$nsrig" stop "$n"; done
+echo "== stopping and removing both"
+for n in "${names[@]}"; do "$nsrig" stop "$n" >/dev/null; "$nsrig" rm "$n"; done
 trap - EXIT
 echo "== what is left on the host"
 echo "server processes: $(pgrep -x 'nginx|apache2' | wc -l)"

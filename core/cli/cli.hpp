@@ -21,7 +21,7 @@ struct Options {
   std::vector<std::string> command;
   bool timings = false;
   // Instances.
-  bool detach = false, keep = false, force = false, interactive = false, tty = false;
+  bool detach = false, keep = false, remove = false, force = false, interactive = false, tty = false;
   std::string name, format = "table";
   std::vector<std::string> env;
   std::string cwd;

@@ -178,7 +178,7 @@ int cmd_run_detached(const Options &o) {
   st.env = inst.process.env;
   st.profile_hash = profile_hash(l->profile);
   st.clone_flags = inst.clone_flags;
-  st.keep = o.keep;
+  st.keep = !o.remove;
 
   int ready[2];
   if (pipe2(ready, O_CLOEXEC) != 0) throw Error(errno_text("pipe2"));
@@ -237,9 +237,9 @@ int cmd_run_detached(const Options &o) {
       write_state(st);
     } catch (const Error &) {
     }
-    if (!o.keep) {
-      // Only the supervisor's own files: what a plugin kept there (an overlay's upper
-      // layer with keep = true) stays, and the directory with it.
+    if (o.remove) {
+      // --rm. Only the supervisor's own files: what a plugin kept there (an overlay's
+      // upper layer with keep = true) stays, and the directory with it.
       for (const char *f : {"/state.json", "/log", "/lock"}) unlink((dir + f).c_str());
       rmdir(dir.c_str());
     }

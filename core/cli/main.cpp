@@ -38,7 +38,8 @@ int cmd_run(const Options &o) {
   if (o.detach && o.tty) throw Error("-t with -d is not supported: a detached instance has no terminal to attach to; "
                                      "use nsrig exec -it NAME -- CMD");
   if (o.detach) return cmd_run_detached(o);
-  if (!o.name.empty() || o.keep) throw Error("--name and --keep are for detached runs: add -d");
+  if (!o.name.empty() || o.keep || o.remove) throw Error("--name, --keep and --rm are for detached runs: add -d");
+  if (o.keep && o.remove) throw Error("--keep and --rm contradict each other");
   Loaded l(o);
   if (l.inst->process.argv.empty())
     throw Error("no command to run: give one after the options (nsrig run -p PROFILE -- CMD...) or set "
@@ -147,13 +148,15 @@ int main(int argc, char **argv) {
   run->add_flag("-i,--interactive", o.interactive, "with -t: pass your stdin on to the payload");
   run->add_option("--name", o.name, "name of a detached instance: 1-32 of [a-z0-9_-] (default: generated)")
       ->check([](const std::string &n) { return n.empty() ? std::string("the name must not be empty") : std::string(); });
-  run->add_flag("--keep", o.keep, "keep a detached instance's state dir and log after it ends");
+  run->add_flag("--rm", o.remove, "remove a detached instance's record (state, log) as soon as it ends");
+  run->add_flag("--keep", o.keep, "keep the record of a detached instance after it ends, until nsrig rm (default)");
   // Everything from the first non-option argument (or after --) is the command, untouched.
   run->prefix_command();
   run->footer("Usage: nsrig [GLOBAL OPTIONS] run [-p PROFILE]... [--timings] [-d [--name NAME]] [--] CMD [ARGS...]\n"
               "Without -p, CMD runs with no new namespace. With -d, nsrig returns once CMD was executed\n"
               "(exit 0, the name on stdout) or with the setup error; a supervisor waits for it, tears\n"
-              "down when it ends and removes the instance's state (unless --keep).\n"
+              "down when it ends and keeps its record (ps shows it stopped, with its exit status, logs\n"
+              "shows its output) until nsrig rm, as docker does; --rm removes it at once.\n"
               "Example: nsrig run -p examples/profiles/minimal.toml -- sh -c 'hostname; ps -ef'\n"
               "Exit status: CMD's; 128+N when it died of signal N; 125 nsrig's own error;\n"
               "126 CMD cannot be executed; 127 CMD was not found.");

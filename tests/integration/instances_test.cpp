@@ -98,7 +98,7 @@ TEST(Instances, StopKillsAPayloadThatIgnoresSigterm) {
   std::string marker = d.path() + "/marker";
   auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"pid\"\n[[namespace]]\ntype = \"probe\"\n"
                              "marker = \"" + marker + "\"\n");
-  ASSERT_EQ(h.nsrig({"run", "-d", "--name", "stubborn", "-p", p, "--", "sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"})
+  ASSERT_EQ(h.nsrig({"run", "-d", "--rm", "--name", "stubborn", "-p", p, "--", "sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"})
                 .exit_code, 0);
   ASSERT_TRUE(fs::exists(marker));
   auto start = std::chrono::steady_clock::now();
@@ -141,6 +141,10 @@ TEST(Instances, FiftyStartStopCyclesLeaveNothing) {
     ASSERT_EQ(r.exit_code, 0) << "cycle " << i << ": " << r.err;
     Result s = h.nsrig({"stop", "-t", "2", "cycle"});
     ASSERT_EQ(s.exit_code, 0) << s.err;
+    if (i == 0) {
+      EXPECT_THAT(h.nsrig({"ps"}).out, ::testing::ContainsRegex("cycle +stopped \\(143\\)"));
+    }
+    ASSERT_EQ(h.nsrig({"rm", "cycle"}).exit_code, 0);  // a stopped instance stays listed until rm, as in docker
   }
   EXPECT_EQ(nsr_links(), links);
   EXPECT_EQ(sh("cat /proc/self/mountinfo"), mounts);
@@ -171,7 +175,7 @@ TEST(Instances, StopAndRmWhileStarting) {
   TempDir d;
   auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"pid\"\n"
                              "[[hooks.prestart]]\npath = \"/bin/sleep\"\nargs = [\"sleep\", \"3\"]\n");
-  Child starting({"/usr/bin/env", "NSRIG_STATE_DIR=" + h.state.path(), NSRIG_BIN, "run", "-d", "--name", "slow", "-p", p,
+  Child starting({"/usr/bin/env", "NSRIG_STATE_DIR=" + h.state.path(), NSRIG_BIN, "run", "-d", "--rm", "--name", "slow", "-p", p,
                   "--", "sleep", "1000"});
   for (int i = 0; i < 100 && !fs::exists(h.state.path() + "/slow/state.json"); ++i) usleep(20000);
   Result rm = h.nsrig({"rm", "slow"});
@@ -242,6 +246,8 @@ TEST(Instances, NginxAndHttpdSideBySide) {
   EXPECT_EQ(sh("hostname"), host);
   EXPECT_EQ(h.nsrig({"stop", "nginx"}).exit_code, 0);
   EXPECT_EQ(h.nsrig({"stop", "httpd"}).exit_code, 0);
+  EXPECT_EQ(h.nsrig({"rm", "nginx"}).exit_code, 0);
+  EXPECT_EQ(h.nsrig({"rm", "httpd"}).exit_code, 0);
   EXPECT_EQ(sh("pgrep -x 'nginx|apache2' | wc -l"), servers);
   EXPECT_EQ(nsr_links(), links);
   EXPECT_EQ(sh("cat /proc/self/mountinfo"), mounts);
