@@ -12,6 +12,7 @@
 // killed nsrig leaves no link behind; teardown deletes the host end anyway.
 #include <net/if.h>
 #include <sched.h>
+#include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -26,6 +27,7 @@
 #include <nsrig/plugin.hpp>
 #include <vector>
 
+#include "cni.hpp"
 #include "ipam.hpp"
 #include "netlink.hpp"
 
@@ -88,14 +90,32 @@ struct Net {
   uint32_t leased = 0;      // bridge mode: the address taken in prepare
   std::string leased_cidr;  // ... as "a.b.c.d/prefix", added before `addresses`
   std::string pool_dir;  // kPoolBase/<netns inode>-<bridge>
+  // mode = "cni"
+  cni::List cni_list;
+  std::string cni_path, cni_result;
+  int netns_fd = -1;
+  bool cni_added = false;
   std::string id;
 
   void configure(nsrig::Context &c) {
     mode = c.string_or("mode", "none");
-    if (mode != "none" && mode != "veth" && mode != "bridge")
-      c.fail_at("mode", "must be \"none\", \"veth\" or \"bridge\"");
+    if (mode != "none" && mode != "veth" && mode != "bridge" && mode != "cni")
+      c.fail_at("mode", "must be \"none\", \"veth\", \"bridge\" or \"cni\"");
     if (mode == "none") return;
     id = c.instance_id();
+    if (mode == "cni") {
+      ifname = c.string_or("ifname", "eth0");
+      if (!valid_ifname(ifname)) c.fail_at("ifname", "must be a link name of 1 to 15 bytes");
+      cni_path = c.string_or("cni_path", "/usr/lib/cni:/opt/cni/bin");
+      std::string file = c.string_or("conflist", "");
+      if (file.empty()) c.fail_at("mode", "\"cni\" needs 'conflist', the path of a CNI network configuration list");
+      try {
+        cni_list = cni::load(file);
+      } catch (const std::runtime_error &e) {
+        c.fail_at("conflist", e.what());
+      }
+      return;
+    }
     // nsr + 8 hex digits of FNV-1a of the id: fits IFNAMSIZ whatever the id (a --name) is,
     // and can be derived again from the id alone (nsrig rm of a crashed instance).
     uint32_t h = 2166136261u;
@@ -175,6 +195,7 @@ struct Net {
   // The veth pair, its peer created right inside the child's namespace.
   void parent_after_clone(nsrig::Context &c) {
     if (mode == "none") return;
+    if (mode == "cni") return cni_add(c);
     if (mode == "veth" && !addresses.empty()) c.publish("address", addresses.front());
     nl::Socket sk;
     sk.add_veth(host_if, ifname, c.child_pid());
@@ -185,7 +206,7 @@ struct Net {
 
   void child_setup(nsrig::Context &) {
     lo_up();
-    if (mode == "none") return;
+    if (mode == "none" || mode == "cni") return;  // CNI plugins configured eth0 from outside
     nl::Socket sk;
     if (mtu) sk.set_mtu(ifname, mtu);
     if (!mac.empty()) sk.set_mac(ifname, mac);
@@ -197,8 +218,9 @@ struct Net {
   }
 
   // Works from the id alone too (nsrig rm after a crash): every name is derived from it.
-  void teardown(nsrig::Context &) {
+  void teardown(nsrig::Context &c) {
     if (mode == "none") return;
+    if (mode == "cni") return cni_del(c);
     nl::Socket sk;
     sk.remove(host_if);  // usually gone already, with the namespace
     if (mode != "bridge") return;
@@ -207,6 +229,34 @@ struct Net {
     ipam::Pool pool(pool_dir, subnet);
     pool.release(id);
     if (pool.live() == 0) sk.remove(bridge);  // the last instance on it
+  }
+
+  // CNI: the instance's netns is held open by an fd of ours from ADD to DEL,
+  // so that DEL still finds it after the payload has gone (spec: DEL runs
+  // also when ADD failed half-way, and must not fail on what is missing).
+  void cni_add(nsrig::Context &c) {
+    std::string ns = "/proc/" + std::to_string(c.child_pid()) + "/ns/net";
+    netns_fd = open(ns.c_str(), O_RDONLY | O_CLOEXEC);
+    if (netns_fd < 0) throw std::runtime_error("open('" + ns + "'): " + std::strerror(errno));
+    cni_added = true;  // DEL is owed from here, whatever ADD does
+    cni_result = cni::add(cni_list, id, netns_path(), ifname, cni_path);
+    for (const auto &a : cni::addresses(cni_result)) {
+      c.info("CNI network '" + cni_list.name + "' gave " + ifname + " address " + a);
+      c.publish("address", a);
+    }
+  }
+  void cni_del(nsrig::Context &c) {
+    if (!cni_added) return;
+    std::string errors = cni::del(cni_list, id, netns_path(), ifname, cni_path, cni_result);
+    if (netns_fd >= 0) close(netns_fd), netns_fd = -1;
+    cni_added = false;
+    if (!errors.empty()) c.warn("CNI DEL: " + errors);
+  }
+  std::string netns_path() const {
+    return "/proc/" + std::to_string(getpid()) + "/fd/" + std::to_string(netns_fd);
+  }
+  ~Net() {
+    if (netns_fd >= 0) close(netns_fd);
   }
 
   // SIOCSIFFLAGS on lo: one ioctl (netdevice(7)); a new netns has lo down.

@@ -166,6 +166,33 @@ TEST(Net, SubnetOverlappingAHostRouteIsRefused) {
   EXPECT_THAT(r.err, HasSubstr("10.232.0.0/16 overlaps the host's route 10.232.12.0/24 dev nsrtd0"));
 }
 
+// CNI with Debian's containernetworking-plugins: bridge + host-local.
+TEST(Net, CniBridgeHostLocalAddAndDel) {
+  REQUIRE_ROOT();
+  ASSERT_TRUE(fs::exists("/usr/lib/cni/bridge")) << "containernetworking-plugins is missing (scripts/install-deps.sh)";
+  TempDir d;
+  auto list = d.write("net.conflist", R"({
+  "cniVersion": "1.0.0", "name": "nsrtest",
+  "plugins": [{ "type": "bridge", "bridge": "nsrtcni0", "isGateway": true, "ipMasq": false,
+                "ipam": { "type": "host-local", "dataDir": ")" + d.path() + R"(/ipam",
+                          "ranges": [[{ "subnet": "10.232.30.0/24" }]] } }]
+})");
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"net\"\nmode = \"cni\"\nconflist = \"" + list + "\"\n");
+  Result r = run_nsrig({"run", "-p", p, "--", "sh", "-c", "ip -o -4 addr show eth0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("inet 10.232.30.2/24"));
+  // DEL released the address and removed the veth; the bridge stays, as CNI's bridge plugin does.
+  EXPECT_FALSE(fs::exists(d.path() + "/ipam/nsrtest/10.232.30.2"));
+  EXPECT_EQ(nsr_links(), "nsrtcni0\n");
+  // A plugin that does not exist: ADD fails before the payload runs, DEL still runs.
+  auto bad = d.write("bad.conflist", R"({"cniVersion": "1.0.0", "name": "nsrbad", "plugins": [{ "type": "no-such-cni" }]})");
+  auto pb = d.write("pb.toml", "version = 1\n[[namespace]]\ntype = \"net\"\nmode = \"cni\"\nconflist = \"" + bad + "\"\n");
+  Result b = run_nsrig({"run", "-p", pb, "--", "true"});
+  EXPECT_EQ(b.exit_code, 125);
+  EXPECT_THAT(b.err, HasSubstr("CNI plugin 'no-such-cni' not found in CNI_PATH"));
+  run({"/bin/sh", "-c", "ip link del nsrtcni0"});
+}
+
 TEST(Net, ConfigErrors) {
   TempDir d;
   auto err = [&](const std::string &body) {
@@ -176,7 +203,9 @@ TEST(Net, ConfigErrors) {
   EXPECT_THAT(err("mode = \"bridge\"\nsubnet = \"10.1.2.3/24\"\n"), HasSubstr("did you mean 10.1.2.0/24?"));
   EXPECT_THAT(err("mode = \"veth\"\naddresses = [\"10.1.2.3\"]\n"), HasSubstr("needs a prefix length"));
   EXPECT_THAT(err("mode = \"veth\"\ndefault_route = true\n"), HasSubstr("needs host_addresses"));
-  EXPECT_THAT(err("mode = \"cni\"\n"), HasSubstr("must be \"none\", \"veth\" or \"bridge\""));
+  EXPECT_THAT(err("mode = \"cnx\"\n"), HasSubstr("must be \"none\", \"veth\", \"bridge\" or \"cni\""));
+  EXPECT_THAT(err("mode = \"cni\"\n"), HasSubstr("needs 'conflist'"));
+  EXPECT_THAT(err("mode = \"cni\"\nconflist = \"/nonexistent.conflist\"\n"), HasSubstr("cannot read CNI network"));
   EXPECT_THAT(err("mode = \"veth\"\nmac = \"zz\"\n"), HasSubstr("must look like"));
   EXPECT_THAT(err("mode = \"veth\"\naddresses = [\"10.240.9.300/24\"]\n"), HasSubstr("p.toml:5:14: net: 'addresses[0]'"));
   EXPECT_THAT(err("mode = \"veth\"\naddresses = [\"fd00::2/129\"]\n"), HasSubstr("is not an IPv4 or IPv6 address"));
