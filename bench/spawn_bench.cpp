@@ -6,7 +6,7 @@
 //               and the profile already planned and configured: what a
 //               service embedding nsrig pays per spawn. Per-phase times are
 //               reported as counters (microseconds per spawn).
-//  NetMode/*     spawn cost of net modes none, veth, bridge over no net namespace.
+//  NetMode/*     spawn cost of net modes none, veth, bridge, cni over no net namespace.
 //  Load         profile parse + merge, plugin loading, planning, configure.
 //
 // Compare ratios within one run (e.g. InProcess/all vs Floor/all); absolute
@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <map>
 
@@ -128,11 +129,26 @@ const char *const kNetModes[][2] = {
              "host_addresses = [\"10.239.0.1/30\"]\n"},
     {"bridge", "[[namespace]]\ntype = \"net\"\nmode = \"bridge\"\nbridge = \"nsrbench0\"\n"
                "subnet = \"10.239.1.0/24\"\n"},
+    {"cni", "[[namespace]]\ntype = \"net\"\nmode = \"cni\"\nconflist = \"/tmp/nsrig-bench.conflist\"\n"},
 };
+
+// bridge + host-local from Debian's containernetworking-plugins; its bridge
+// outlives the instances (CNI's way) and is deleted after the benchmark.
+const char *kBenchConflist = R"({"cniVersion": "1.0.0", "name": "nsrbench",
+  "plugins": [{"type": "bridge", "bridge": "nsrbcni0", "ipMasq": false,
+    "ipam": {"type": "host-local", "dataDir": "/tmp/nsrig-bench-ipam", "ranges": [[{"subnet": "10.239.2.0/24"}]]}}]})";
 
 void NetMode(benchmark::State &state) {
   const auto &m = kNetModes[state.range(0)];
   state.SetLabel(m[0]);
+  bool cni = std::string(m[0]) == "cni";
+  if (cni) {
+    if (access("/usr/lib/cni/bridge", X_OK) != 0) {
+      state.SkipWithError("containernetworking-plugins is not installed");
+      return;
+    }
+    std::ofstream("/tmp/nsrig-bench.conflist") << kBenchConflist;
+  }
   Loaded l(std::string("net-") + m[0], std::string("version = 1\n") + m[1]);
   for (auto _ : state) {
     try {
@@ -141,6 +157,10 @@ void NetMode(benchmark::State &state) {
       state.SkipWithError(e.what());
       break;
     }
+  }
+  if (cni) {
+    int ignored = std::system("ip link del nsrbcni0 2>/dev/null; rm -rf /tmp/nsrig-bench-ipam /tmp/nsrig-bench.conflist");
+    (void)ignored;
   }
 }
 
@@ -161,7 +181,7 @@ void cases(benchmark::internal::Benchmark *b) {
 BENCHMARK(Floor)->Apply(cases)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(FloorExit)->Apply(cases)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(InProcess)->Apply(cases)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK(NetMode)->DenseRange(0, 3)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(NetMode)->DenseRange(0, 4)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(Load)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 int main(int argc, char **argv) {
