@@ -3,6 +3,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace nsrig {
 
@@ -25,5 +26,8 @@ struct Error : std::runtime_error {
 
 /** "what: strerror(errno)" for the current errno. */
 std::string errno_text(const std::string &what);
+
+/** NULL-terminated char* view of `v` for execve(2); valid while `v` lives. */
+std::vector<char *> c_strings(const std::vector<std::string> &v);
 
 }  // namespace nsrig

@@ -80,4 +80,11 @@ std::string errno_text(const std::string &what) {
   int e = errno;
   return what + ": " + std::strerror(e);
 }
+
+std::vector<char *> c_strings(const std::vector<std::string> &v) {
+  std::vector<char *> out;
+  for (auto &s : v) out.push_back(const_cast<char *>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
 }  // namespace nsrig

@@ -18,13 +18,6 @@
 namespace nsrig {
 namespace {
 
-std::vector<char *> c_strings(const std::vector<std::string> &v) {
-  std::vector<char *> out;
-  for (auto &s : v) out.push_back(const_cast<char *>(s.c_str()));
-  out.push_back(nullptr);
-  return out;
-}
-
 // Runs one hook. The program gets its own process group, so that a timeout
 // or an interrupt kills everything it started, not just its first process.
 // Its stdin is written without blocking, within the same deadline; an exec

@@ -43,13 +43,6 @@ constexpr int32_t kReady = -1;
   _exit(code);
 }
 
-std::vector<char *> c_strings(const std::vector<std::string> &v) {
-  std::vector<char *> out;
-  for (auto &s : v) out.push_back(const_cast<char *>(s.c_str()));
-  out.push_back(nullptr);
-  return out;
-}
-
 }  // namespace
 
 void exec_payload(Instance &inst) {
