@@ -27,6 +27,9 @@ struct Options {
   std::string cwd;
   int stop_timeout = 10;  ///< seconds
   std::string signal = "KILL";
+  // bench
+  int bench_n = 100;
+  int concurrency = 1;
 };
 
 /**
@@ -52,5 +55,6 @@ int cmd_kill(const Options &o);
 int cmd_rm(const Options &o);
 int cmd_logs(const Options &o);
 int cmd_ns(const Options &o);
+int cmd_bench(const Options &o);
 
 }  // namespace nsrig::cli

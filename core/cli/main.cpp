@@ -206,6 +206,17 @@ int main(int argc, char **argv) {
   auto *logs = app.add_subcommand("logs", "Print a detached instance's output (its log file)");
   logs->add_option("name", o.name, "instance name")->required();
   plain(logs, "The payload's stdout and stderr, and the supervisor's messages, since the instance started.");
+  auto *bench = app.add_subcommand("bench", "Spawn a profile N times and report latency percentiles and phases");
+  bench->add_option("-p,--profile", o.profiles, "isolation profile; repeat to merge several")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->required();
+  bench->add_option("-n", o.bench_n, "number of spawns (default 100)")->check(CLI::Range(1, 1000000));
+  bench->add_option("--concurrency", o.concurrency, "spawners at once, each a forked worker (default 1)")
+      ->check(CLI::Range(1, 256));
+  bench->add_option("--format", o.format, "table (default) or json")->check(CLI::IsMember({"table", "json"}));
+  plain(bench, "The payload is /bin/true, in the profile's namespaces. The profile is loaded once; each spawn\n"
+               "runs prepare ... teardown. Times on shared machines drift: compare ratios within one run.");
   auto *ns = app.add_subcommand("ns", "Show each namespace of a running instance next to the host's, like lsns");
   ns->add_option("--format", o.format, "table (default) or json")->check(CLI::IsMember({"table", "json"}));
   ns->add_option("name", o.name, "instance name")->required();
@@ -277,6 +288,7 @@ int main(int argc, char **argv) {
     if (rm->parsed()) return cmd_rm(o);
     if (logs->parsed()) return cmd_logs(o);
     if (ns->parsed()) return cmd_ns(o);
+    if (bench->parsed()) return cmd_bench(o);
     return cmd_plugins(o);
   } catch (const Error &e) {
     log::error(e.what());

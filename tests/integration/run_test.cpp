@@ -155,6 +155,16 @@ TEST(Run, WithATerminal) {
   EXPECT_THAT(d.err, HasSubstr("-t with -d is not supported"));
 }
 
+TEST(Run, BenchReportsEverySpawn) {
+  REQUIRE_ROOT();
+  Result r = run_nsrig({"bench", "-p", kMinimal, "-n", "6", "--concurrency", "2", "--format", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"spawns\": 6"));
+  EXPECT_THAT(r.out, HasSubstr("\"failures\": 0"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("\"p99_us\": [1-9][0-9]*"));
+  EXPECT_THAT(r.out, HasSubstr("\"child_setup_exec\""));  // the phase breakdown
+}
+
 TEST(Run, ExitStatuses) {
   REQUIRE_ROOT();
   EXPECT_EQ(run_nsrig({"run", "-p", kMinimal, "--", "true"}).exit_code, 0);
