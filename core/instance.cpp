@@ -157,11 +157,20 @@ int32_t h_publish(nsrig_ctx *ctx, const char *key, const char *value) {
   return NSRIG_OK;
 }
 
+int32_t h_describe(nsrig_ctx *ctx, const char *hook, const char *text) {
+  static const std::vector<std::string> hooks = {"on_configure", "on_prepare", "on_parent_after_clone",
+                                                 "on_child_setup", "on_post_start", "on_teardown", "on_child_exec"};
+  if (!hook || !text || std::find(hooks.begin(), hooks.end(), hook) == hooks.end()) return NSRIG_ERR_INVALID;
+  slot_of(ctx).described.emplace_back(hook, text);
+  return NSRIG_OK;
+}
+
 const nsrig_host_api kHostApi = {
     sizeof(nsrig_host_api), NSRIG_ABI_VERSION, h_log,         h_set_error,   h_config_error,
     h_config_kind,          h_config_string,   h_config_int,  h_config_bool, h_config_size,
     h_config_key,           h_child_pid,       h_child_pidfd, h_clone_flags, h_has_plugin,
     h_instance_id,          h_spawn_payload,   h_exec_payload, h_state_dir,   h_publish,
+    h_describe,
 };
 
 // Walks the plugin's table; the first value no getter read is an unknown key.

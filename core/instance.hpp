@@ -41,6 +41,7 @@ struct Slot {
   // and the key names the plugin asked for (for "did you mean").
   std::set<const toml::node *> read, whole;
   std::vector<std::string> asked;
+  std::vector<std::pair<std::string, std::string>> described;  ///< (hook, line) for explain
 
   std::string name() const { return plugin->name(); }
 };

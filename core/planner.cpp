@@ -46,6 +46,8 @@ void check_order(Instance &inst) {
 
 }  // namespace
 
+// Plans are made after configure when plugins describe their steps; make_plan
+// may be called again then (explain does).
 Plan make_plan(Instance &inst) {
   check_order(inst);
   Plan plan;
@@ -54,8 +56,12 @@ Plan make_plan(Instance &inst) {
     std::vector<Slot *> order;
     for (auto &s : inst.slots) order.push_back(s.get());
     if (reverse) std::reverse(order.begin(), order.end());
-    for (Slot *s : order)
-      if (s->plugin->desc.*member) st.push_back({phase, side, s->name(), what});
+    for (Slot *s : order) {
+      if (!(s->plugin->desc.*member)) continue;
+      st.push_back({phase, side, s->name(), what});
+      for (auto &[hook, text] : s->described)  // what the plugin said it will do there
+        if (hook == phase) st.push_back({"", "", "", "  " + text});
+    }
   };
   auto hooks = [&](const char *stage, const char *side) {
     for (auto &h : inst.profile.hooks)

@@ -10,7 +10,11 @@
 
 namespace nsrig {
 
-/** One step: lifecycle phase, side ("parent"/"child"), who ("core" or a plugin), what. */
+/**
+ * One step: lifecycle phase, side ("parent"/"child"), who ("core" or a
+ * plugin), what. A step with an empty phase is a detail line of the step
+ * before it (what a plugin described with host->describe).
+ */
 struct Step {
   std::string phase;
   std::string side;

@@ -29,8 +29,13 @@ namespace {
 void print_plan(const Plan &plan) {
   std::printf("%-3s %-22s %-7s %-8s %s\n", "#", "PHASE", "SIDE", "WHO", "WHAT");
   int i = 0;
-  for (const auto &s : plan.steps)
+  for (const auto &s : plan.steps) {
+    if (s.phase.empty()) {  // a detail line of the step above
+      std::printf("%-3s %-22s %-7s %-8s %s\n", "", "", "", "", s.what.c_str());
+      continue;
+    }
     std::printf("%-3d %-22s %-7s %-8s %s\n", ++i, s.phase.c_str(), s.side.c_str(), s.who.c_str(), s.what.c_str());
+  }
 }
 
 int cmd_run(const Options &o) {
@@ -110,10 +115,12 @@ Loaded::Loaded(const Options &o, const std::string &id) : registry(Registry::def
   load_profiles(o.profiles, profile);
   inst = std::make_unique<Instance>(profile, registry, o.command);
   if (!id.empty()) inst->id = id;
-  plan = make_plan(*inst);
+  plan = make_plan(*inst);  // ordering errors before any plugin runs
   inst->configure();
+  plan = make_plan(*inst);  // again, with what the plugins described in on_configure
   if (log::enabled(log::Level::debug))
-    for (const auto &s : plan.steps) log::debug("plan: " + s.phase + " [" + s.side + "] " + s.who + ": " + s.what);
+    for (const auto &s : plan.steps)
+      if (!s.phase.empty()) log::debug("plan: " + s.phase + " [" + s.side + "] " + s.who + ": " + s.what);
 }
 }  // namespace nsrig::cli
 

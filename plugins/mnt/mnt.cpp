@@ -179,12 +179,38 @@ struct Mnt {
     }
     masked = c.has("masked_paths") ? c.strings("masked_paths") : has_root() ? kMasked : std::vector<std::string>{};
     ro_paths = c.has("readonly_paths") ? c.strings("readonly_paths") : has_root() ? kReadonly : std::vector<std::string>{};
+    describe_steps(c);
     for (const char *key : {"masked_paths", "readonly_paths"}) {
       const auto &list = std::string(key) == "masked_paths" ? masked : ro_paths;
       for (size_t i = 0; i < list.size(); ++i)
         if (!list[i].starts_with("/") || list[i] == "/")
           c.fail_at(std::string(key) + "[" + std::to_string(i) + "]", "must be an absolute path below /, e.g. \"/proc/kcore\"");
     }
+  }
+
+  // What `nsrig explain` lists: every mount in order, with its flags.
+  void describe_steps(nsrig::Context &c) const {
+    if (!overlay_lower.empty()) {
+      std::string lower;
+      for (auto &l : overlay_lower) lower += (lower.empty() ? "" : ":") + l;
+      c.describe("on_prepare", "overlay lowerdir=" + lower + (keep ? ", upper kept in the state dir" : ", upper on a private tmpfs") +
+                                   " (detached mount)");
+    }
+    const char *hook = "on_child_setup";
+    c.describe(hook, std::string("propagation of / ") + (propagation == MS_SLAVE ? "slave" : "private") + ", recursive");
+    if (!overlay_lower.empty()) c.describe(hook, "attach the overlay as the new root");
+    if (!root_dir.empty()) c.describe(hook, "bind " + root_dir + " onto itself as the new root (rec)");
+    if (readonly) c.describe(hook, "root read-only, recursive (mount_setattr)");
+    if (dev == "minimal") c.describe(hook, "/dev: tmpfs (nosuid,noexec) + null zero full random urandom tty bound, devpts, shm");
+    if (dev == "host") c.describe(hook, "/dev: rbind of the host's");
+    if (proc) c.describe(hook, "mount proc on /proc (nosuid,nodev,noexec)");
+    if (sys) c.describe(hook, "mount sysfs on /sys (nosuid,nodev,noexec" + std::string((c.clone_flags() & CLONE_NEWNET) ? ")" : ",rdonly)"));
+    for (const auto &m : mounts)
+      c.describe(hook, "mount " + (m.source.empty() ? m.type : m.type + " " + m.source) + " on " + m.target + " (" +
+                           mnt::flags_text(m.flags) + (m.data.empty() ? "" : ", " + m.data) + (m.create ? ", create" : "") + ")");
+    if (!masked.empty()) c.describe(hook, "mask " + std::to_string(masked.size()) + " paths (/dev/null or empty ro tmpfs)");
+    if (!ro_paths.empty()) c.describe(hook, "read-only " + std::to_string(ro_paths.size()) + " paths");
+    if (has_root()) c.describe(hook, use_chroot ? "chroot into the new root" : "pivot_root into the new root, old root detached");
   }
 
   // Host side: the overlay, built here as a detached mount (in no mount table),

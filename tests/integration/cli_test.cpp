@@ -50,6 +50,10 @@ TEST(Cli, ExplainPrintsResolvedProfileAndSteps) {
   EXPECT_LT(at("clone                  core"), at("on_parent_after_clone  parent  user"));
   EXPECT_LT(at("on_parent_after_clone  parent  user"), at("on_child_setup         child   mnt"));
   EXPECT_LT(at("on_child_setup         child   ipc"), at("exec                   child   pid"));
+  // The mnt plugin lists every mount in order with its flags, under its child-side step.
+  EXPECT_LT(at("on_child_setup         child   mnt"), at("mount proc on /proc (nosuid,nodev,noexec)"));
+  EXPECT_LT(at("mount proc on /proc (nosuid,nodev,noexec)"), at("mount tmpfs on /tmp (nosuid,nodev, size=67108864,mode=1777)"));
+  EXPECT_LT(at("mount tmpfs on /tmp"), at("on_child_setup         child   net"));
 }
 
 TEST(Cli, ValidateOk) {

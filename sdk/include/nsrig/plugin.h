@@ -190,6 +190,14 @@ typedef struct nsrig_host_api {
    * empty key).
    */
   int32_t (*publish)(nsrig_ctx *ctx, const char *key, const char *value);
+
+  /**
+   * From on_configure: adds one line (copied) to what `nsrig explain` shows
+   * for this plugin's `hook` ("on_prepare", "on_child_setup", ...), e.g.
+   * "mount tmpfs on /tmp (nosuid,nodev)". Lines appear in call order. Returns
+   * NSRIG_OK or NSRIG_ERR_INVALID (NULL arguments, unknown hook name).
+   */
+  int32_t (*describe)(nsrig_ctx *ctx, const char *hook, const char *text);
 } nsrig_host_api;
 
 /** Hook called in on_configure: validate, allocate *state (owned by the plugin). */

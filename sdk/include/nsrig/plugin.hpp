@@ -155,6 +155,11 @@ class Context {
     host_->publish(ctx_, key.c_str(), value.c_str());
   }
 
+  /** From configure: a line for `nsrig explain` under this plugin's `hook` ("on_child_setup"). */
+  void describe(const std::string &hook, const std::string &text) const {
+    host_->describe(ctx_, hook.c_str(), text.c_str());
+  }
+
   nsrig_ctx *raw() const { return ctx_; }
   const nsrig_host_api *host() const { return host_; }
 
@@ -259,7 +264,7 @@ struct Adapter {
   extern "C" __attribute__((visibility("default"))) int32_t nsrig_plugin_entry(              \
       uint32_t host_abi_version, const nsrig_host_api *host, const nsrig_plugin_descriptor **out) { \
     if (host_abi_version < 1u || host == nullptr || out == nullptr) return NSRIG_ERR_ABI;   \
-    if (host->struct_size < offsetof(nsrig_host_api, publish) + sizeof(void *))      \
+    if (host->struct_size < offsetof(nsrig_host_api, describe) + sizeof(void *))      \
       return NSRIG_ERR_ABI;                                                                  \
     ::nsrig::detail::g_host = host;                                                          \
     *out = ::nsrig::detail::Adapter<Class>::descriptor();                                    \
