@@ -194,57 +194,6 @@ int wait_readable(int fd, int sigfd) {
 
 namespace {
 
-// run -t: the caller's terminal <-> the pty whose slave the payload has, until
-// the first process exits. Signals other than SIGWINCH are forwarded as
-// without a terminal; SIGWINCH resizes the pty (the kernel tells the payload).
-void relay_terminal(Instance &inst, int sigfd) {
-  RawMode raw;
-  copy_window_size(inst.tty_master);
-  bool in_open = inst.tty_stdin, exited = false;
-  char buf[8192];
-  for (;;) {
-    pollfd p[4] = {{inst.tty_master, POLLIN, 0},
-                   {inst.child_pidfd, POLLIN, 0},
-                   {sigfd, POLLIN, 0},
-                   {in_open ? STDIN_FILENO : -1, POLLIN, 0}};
-    int n = poll(p, 4, exited ? 0 : -1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    if (p[0].revents) {
-      ssize_t r = read(inst.tty_master, buf, sizeof buf);
-      if (r <= 0) {
-        if (exited) break;
-        // EIO: no slave open (the payload closed it); wait for the exit without spinning.
-        pollfd w{inst.child_pidfd, POLLIN, 0};
-        poll(&w, 1, -1);
-        exited = true;
-        continue;
-      }
-      write_all(STDOUT_FILENO, buf, static_cast<size_t>(r));
-      continue;
-    }
-    if (p[2].revents) {
-      signalfd_siginfo si{};
-      if (read(sigfd, &si, sizeof si) > 0 && si.ssi_signo != SIGCHLD) {
-        if (si.ssi_signo == SIGWINCH)
-          copy_window_size(inst.tty_master);
-        else
-          pidfd_signal(inst.child_pidfd, static_cast<int>(si.ssi_signo));
-      }
-    }
-    if (p[3].revents) {
-      ssize_t r = read(STDIN_FILENO, buf, sizeof buf);
-      if (r <= 0) {
-        in_open = false;
-        if (!isatty(STDIN_FILENO)) write_all(inst.tty_master, "\x04", 1);  // EOF: ^D to the line discipline
-      } else {
-        write_all(inst.tty_master, buf, static_cast<size_t>(r));
-      }
-    }
-    if (p[1].revents) exited = true;
-  }
-}
-
 }  // namespace
 
 pid_t spawn_payload(Instance &inst) {
@@ -380,7 +329,10 @@ int run(Instance &inst, const Plan &plan, Timings *timings, const std::function<
   // The child's pidfd becomes readable when it exits; meanwhile forward signals
   // (and with -t, relay the terminal).
   int status = 0;
-  if (inst.tty_master >= 0) relay_terminal(inst, guard.sigfd);
+  // run -t: relay the pty; signals other than SIGWINCH are forwarded as without a terminal.
+  if (inst.tty_master >= 0)
+    relay(inst.tty_master, inst.child_pidfd, inst.tty_stdin, guard.sigfd,
+          [&](int sig) { pidfd_signal(inst.child_pidfd, sig); });
   for (;;) {
     int sig = wait_readable(inst.child_pidfd, guard.sigfd);
     if (sig > 0) {

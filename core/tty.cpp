@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <functional>
 
 #include "error.hpp"
 
@@ -68,14 +69,9 @@ bool attach_slave(const std::string &slave) {
   return true;
 }
 
-void relay(int master, int pidfd, bool interactive) {
+void relay(int master, int pidfd, bool interactive, int sigfd, const std::function<void(int)> &forward) {
   RawMode raw;
   copy_window_size(master);
-  sigset_t winch;
-  sigemptyset(&winch);
-  sigaddset(&winch, SIGWINCH);
-  sigprocmask(SIG_BLOCK, &winch, nullptr);
-  int sigfd = signalfd(-1, &winch, SFD_CLOEXEC);
   bool in_open = interactive, exited = false;
   char buf[8192];
   for (;;) {
@@ -86,13 +82,25 @@ void relay(int master, int pidfd, bool interactive) {
     if (n <= 0) break;
     if (p[0].revents) {
       ssize_t r = read(master, buf, sizeof buf);
-      if (r <= 0) break;  // EIO: every slave fd is closed
-      if (!write_all(STDOUT_FILENO, buf, static_cast<size_t>(r))) break;
+      if (r <= 0) {
+        if (exited) break;
+        // EIO: no slave is open (the process closed it); wait for its exit without spinning.
+        pollfd w{pidfd, POLLIN, 0};
+        poll(&w, 1, -1);
+        exited = true;
+        continue;
+      }
+      write_all(STDOUT_FILENO, buf, static_cast<size_t>(r));
       continue;  // drain output before looking at the exit
     }
     if (p[2].revents) {
       signalfd_siginfo si{};
-      if (read(sigfd, &si, sizeof si) > 0) copy_window_size(master);
+      if (read(sigfd, &si, sizeof si) > 0 && si.ssi_signo != SIGCHLD) {
+        if (si.ssi_signo == SIGWINCH)
+          copy_window_size(master);  // the kernel tells the process
+        else if (forward)
+          forward(static_cast<int>(si.ssi_signo));
+      }
     }
     if (p[3].revents) {
       ssize_t r = read(STDIN_FILENO, buf, sizeof buf);
@@ -105,7 +113,6 @@ void relay(int master, int pidfd, bool interactive) {
     }
     if (p[1].revents) exited = true;
   }
-  if (sigfd >= 0) close(sigfd);
 }
 
 }  // namespace nsrig

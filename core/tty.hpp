@@ -5,6 +5,7 @@
 // size passed on (SIGWINCH). pty(7), termios(3), tty_ioctl(4).
 #pragma once
 
+#include <functional>
 #include <string>
 
 namespace nsrig {
@@ -46,10 +47,12 @@ bool write_all(int fd, const char *p, size_t n);
 /**
  * Parent side: copies the caller's stdin to `master` (when `interactive`)
  * and `master` to stdout, until the process behind `pidfd` has exited and
- * its output is drained. While attached, a terminal on stdin is in raw mode
- * and its window size follows SIGWINCH; the terminal is restored on every
- * way out (RAII, also when this throws).
+ * its output is drained. `sigfd` is a signalfd of blocked signals that
+ * includes SIGWINCH: SIGWINCH resizes the pty to the caller's terminal,
+ * SIGCHLD is ignored, any other signal goes to `forward` (when set). While
+ * attached, a terminal on stdin is in raw mode; it is restored on every way
+ * out (RAII, also when this throws).
  */
-void relay(int master, int pidfd, bool interactive);
+void relay(int master, int pidfd, bool interactive, int sigfd, const std::function<void(int)> &forward);
 
 }  // namespace nsrig

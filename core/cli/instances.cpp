@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -379,7 +380,13 @@ int cmd_exec(const Options &o) {
   }
   if (o.tty) {
     int child_fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-    relay(pty.master, child_fd, o.interactive);
+    sigset_t winch;
+    sigemptyset(&winch);
+    sigaddset(&winch, SIGWINCH);
+    sigprocmask(SIG_BLOCK, &winch, nullptr);
+    int sigfd = signalfd(-1, &winch, SFD_CLOEXEC);
+    relay(pty.master, child_fd, o.interactive, sigfd, nullptr);
+    close(sigfd);
     close(child_fd);
     close(pty.master);
   }

@@ -229,7 +229,6 @@ int main(int argc, char **argv) {
   ns->add_option("name", o.name, "instance name")->required();
   plain(ns, "Compares /proc/PID/ns/* of the instance's first process with nsrig's own (namespaces(7)).");
 
-  log::init(log::Level::warning, log::Format::text);
   // CLI11 2.1 mangles what follows "--" in a prefix-command subcommand, so a
   // "--" that comes before the command is split off here and the command
   // after it handed over untouched. A "--" after the command's first word
