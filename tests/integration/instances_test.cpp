@@ -26,12 +26,7 @@ const std::string kExamples = std::string(NSRIG_EXAMPLES) + "/profiles/";
 
 struct Host {
   TempDir state;
-  Result nsrig(const std::vector<std::string> &args) {
-    std::vector<std::string> v = {"/usr/bin/env", "NSRIG_STATE_DIR=" + state.path(), NSRIG_BIN, "--plugin-dir",
-                                  NSRIG_TEST_PLUGIN_DIR};
-    v.insert(v.end(), args.begin(), args.end());
-    return run(v);
-  }
+  Result nsrig(const std::vector<std::string> &args) { return run_nsrig_in(state.path(), args); }
   std::string field(const std::string &name, const std::string &key) {
     std::smatch m;
     std::string j = nsrig({"inspect", name}).out;
@@ -77,8 +72,8 @@ TEST(Instances, ExecWithATerminal) {
   auto p = d.write("p.toml", "version = 1\ninclude = [\"" + kExamples + "web-base.toml\"]\n");
   ASSERT_EQ(h.nsrig({"run", "-d", "--name", "term", "-p", p, "--", "sleep", "1000"}).exit_code, 0);
   bool restored = false;
-  Result r = run_on_pty({"/usr/bin/env", "NSRIG_STATE_DIR=" + h.state.path(), NSRIG_BIN, "exec", "-it", "term", "--",
-                         "sh", "-c", "tty; read line; echo got:$line; exit 3"},
+  Result r = run_on_pty(nsrig_argv_in(h.state.path(), {"exec", "-it", "term", "--",
+                                                      "sh", "-c", "tty; read line; echo got:$line; exit 3"}),
                         "hello\n", &restored);
   EXPECT_EQ(r.exit_code, 3) << r.out;
   EXPECT_THAT(r.out, ::testing::ContainsRegex("/dev/pts/[0-9]+"));
@@ -175,8 +170,7 @@ TEST(Instances, StopAndRmWhileStarting) {
   TempDir d;
   auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"pid\"\n"
                              "[[hooks.prestart]]\npath = \"/bin/sleep\"\nargs = [\"sleep\", \"3\"]\n");
-  Child starting({"/usr/bin/env", "NSRIG_STATE_DIR=" + h.state.path(), NSRIG_BIN, "run", "-d", "--rm", "--name", "slow", "-p", p,
-                  "--", "sleep", "1000"});
+  Child starting(nsrig_argv_in(h.state.path(), {"run", "-d", "--rm", "--name", "slow", "-p", p, "--", "sleep", "1000"}));
   for (int i = 0; i < 100 && !fs::exists(h.state.path() + "/slow/state.json"); ++i) usleep(20000);
   Result rm = h.nsrig({"rm", "slow"});
   EXPECT_EQ(rm.exit_code, 125);

@@ -31,13 +31,6 @@ std::set<std::string> state_entries(const std::string &dir) {
   return out;
 }
 
-// nsrig with its state dir in `state` (NSRIG_STATE_DIR), so that tests running
-// at the same time do not see each other's instances.
-Result run_with_state(const std::string &state, const std::vector<std::string> &args) {
-  std::vector<std::string> argv = {"/usr/bin/env", "NSRIG_STATE_DIR=" + state};
-  for (auto &a : nsrig_argv(args)) argv.push_back(a);
-  return run(argv);
-}
 
 // A tiny root filesystem: dash as /bin/sh, cat, and the libraries they need.
 std::string make_rootfs(const TempDir &d) {
@@ -56,7 +49,7 @@ TEST(Mnt, OverlayRootKeepsTheHostUntouched) {
   std::string before = slurp("/proc/self/mountinfo");
   TempDir state;
   std::string name = "/etc/nsrig-inside-" + std::to_string(getpid());
-  Result r = run_with_state(state.path(), {"run", "-p", kOverlay, "--", "sh", "-c",
+  Result r = run_nsrig_in(state.path(), {"run", "-p", kOverlay, "--", "sh", "-c",
                         "touch " + name + " && cat " + name + " && findmnt -no FSTYPE /; id -u"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "overlay\n0\n");  // the root's filesystem type, then the uid inside
@@ -160,7 +153,7 @@ TEST(Mnt, KeepLeavesTheUpperLayer) {
   TempDir state;
   auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\nroot = { overlay = { lower = [\"" +
                                  lower + "\"], keep = true } }\n");
-  Result r = run_with_state(state.path(),
+  Result r = run_nsrig_in(state.path(),
                             {"--log-level", "info", "run", "-p", p, "--", "/bin/sh", "-c", "echo kept > /etc/kept-file"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto added = state_entries(state.path());
@@ -171,7 +164,7 @@ TEST(Mnt, KeepLeavesTheUpperLayer) {
   TempDir state2;
   auto bad = d.write("bad.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\nroot = { overlay = { lower = [\"" +
                                  lower + "\", \"" + lower + "/bin\"], keep = true } }\n");
-  Result b = run_with_state(state2.path(), {"run", "-p", bad, "--", "true"});
+  Result b = run_nsrig_in(state2.path(), {"run", "-p", bad, "--", "true"});
   EXPECT_EQ(b.exit_code, 125);
   EXPECT_THAT(b.err, HasSubstr("layers overlap"));
   EXPECT_EQ(state_entries(state2.path()), std::set<std::string>{});

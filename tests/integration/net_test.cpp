@@ -73,11 +73,7 @@ TEST(Net, TwoInstancesOnABridgeTalk) {
   std::string before = nsr_links();
   TempDir d, state;
   auto p = bridge_profile(d, "nsrt1", "10.232.8.0/24");
-  auto env = [&](std::vector<std::string> args) {
-    std::vector<std::string> v = {"/usr/bin/env", "NSRIG_STATE_DIR=" + state.path()};
-    for (auto &a : nsrig_argv(args)) v.push_back(a);
-    return v;
-  };
+  auto env = [&](std::vector<std::string> args) { return nsrig_argv_in(state.path(), args); };
   Child a(env({"run", "-p", p, "--", "sh", "-c", "ip -o -4 addr show eth0; echo ready; nc -l -w 20 0.0.0.0 7777"}));
   ASSERT_TRUE(a.wait_for_line("ready")) << a.out();
   std::string addr_a = inet(a.out());
@@ -103,7 +99,7 @@ TEST(Net, ManySpawnsLeaveTheHostAsBefore) {
   TempDir d, state;
   auto p = bridge_profile(d, "nsrt2", "10.232.9.0/24");
   for (int i = 0; i < 200; ++i) {
-    Result r = run({"/usr/bin/env", "NSRIG_STATE_DIR=" + state.path(), NSRIG_BIN, "run", "-p", p, "--", "true"});
+    Result r = run_nsrig_in(state.path(), {"run", "-p", p, "--", "true"});
     ASSERT_EQ(r.exit_code, 0) << "spawn " << i << ": " << r.err;
   }
   EXPECT_EQ(nsr_links(), before);
@@ -116,8 +112,7 @@ TEST(Net, FailureAfterNetLeavesNothing) {
   TempDir d, state;
   auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"net\"\nmode = \"bridge\"\nbridge = \"nsrt3\"\n"
                              "subnet = \"10.232.10.0/24\"\n[[namespace]]\ntype = \"probe\"\nfail_in = \"child_setup\"\n");
-  Result r = run({"/usr/bin/env", "NSRIG_STATE_DIR=" + state.path(), NSRIG_BIN, "--plugin-dir", NSRIG_TEST_PLUGIN_DIR,
-                  "run", "-p", p, "--", "true"});
+  Result r = run_nsrig_in(state.path(), {"run", "-p", p, "--", "true"});
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_THAT(r.err, HasSubstr("probe failure in child_setup"));
   EXPECT_EQ(nsr_links(), before);
@@ -128,12 +123,7 @@ TEST(Net, ExhaustedPoolFailsBeforeClone) {
   REQUIRE_ROOT();
   TempDir d, state;
   auto p = bridge_profile(d, "nsrt4", "10.232.11.0/30");  // one address for instances: .2
-  auto env = std::vector<std::string>{"/usr/bin/env", "NSRIG_STATE_DIR=" + state.path(), NSRIG_BIN};
-  auto args = [&](std::vector<std::string> a) {
-    auto v = env;
-    v.insert(v.end(), a.begin(), a.end());
-    return v;
-  };
+  auto args = [&](std::vector<std::string> a) { return nsrig_argv_in(state.path(), a); };
   Child a(args({"run", "-p", p, "--", "sh", "-c", "echo ready; exec sleep 30"}));
   ASSERT_TRUE(a.wait_for_line("ready"));
   Result b = run(args({"run", "-p", p, "--", "true"}));

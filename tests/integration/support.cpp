@@ -40,6 +40,16 @@ std::vector<std::string> nsrig_argv(const std::vector<std::string> &args) {
 
 Result run_nsrig(const std::vector<std::string> &args) { return run(nsrig_argv(args)); }
 
+std::vector<std::string> nsrig_argv_in(const std::string &state, const std::vector<std::string> &args) {
+  std::vector<std::string> v = {"/usr/bin/env", "NSRIG_STATE_DIR=" + state};
+  for (auto &a : nsrig_argv(args)) v.push_back(a);
+  return v;
+}
+
+Result run_nsrig_in(const std::string &state, const std::vector<std::string> &args) {
+  return run(nsrig_argv_in(state, args));
+}
+
 Result run(const std::vector<std::string> &argv, bool ignore_sigchld) {
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC)) return {};

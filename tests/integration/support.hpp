@@ -30,6 +30,13 @@ Result run(const std::vector<std::string> &argv, bool ignore_sigchld = false);
 Result run_nsrig(const std::vector<std::string> &args);
 std::vector<std::string> nsrig_argv(const std::vector<std::string> &args);
 
+/**
+ * The same with NSRIG_STATE_DIR=`state`, so that tests running side by side
+ * do not see each other's instances.
+ */
+std::vector<std::string> nsrig_argv_in(const std::string &state, const std::vector<std::string> &args);
+Result run_nsrig_in(const std::string &state, const std::vector<std::string> &args);
+
 /** A started process whose stdout is read line by line. */
 class Child {
  public:
