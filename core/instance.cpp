@@ -165,12 +165,32 @@ int32_t h_describe(nsrig_ctx *ctx, const char *hook, const char *text) {
   return NSRIG_OK;
 }
 
+int32_t h_fact(nsrig_ctx *ctx, const char *key, const char **out) {
+  if (!key || !out) return NSRIG_ERR_INVALID;
+  for (auto &[k, v] : ctx->inst->facts)
+    if (k == key) return *out = v.c_str(), NSRIG_OK;
+  return NSRIG_ERR_NOT_FOUND;
+}
+
+int32_t h_clone_into_cgroup(nsrig_ctx *ctx, int32_t dirfd) {
+  Instance &inst = *ctx->inst;
+  if (dirfd < 0 || !inst.in_prepare) return NSRIG_ERR_INVALID;
+  int copy = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+  if (copy < 0) {
+    slot_of(ctx).error = errno_text("clone_into_cgroup: dup of fd " + std::to_string(dirfd));
+    return NSRIG_ERR;
+  }
+  if (inst.clone_cgroup_fd >= 0) close(inst.clone_cgroup_fd);
+  inst.clone_cgroup_fd = copy;
+  return NSRIG_OK;
+}
+
 const nsrig_host_api kHostApi = {
     sizeof(nsrig_host_api), NSRIG_ABI_VERSION, h_log,         h_set_error,   h_config_error,
     h_config_kind,          h_config_string,   h_config_int,  h_config_bool, h_config_size,
     h_config_key,           h_child_pid,       h_child_pidfd, h_clone_flags, h_has_plugin,
     h_instance_id,          h_spawn_payload,   h_exec_payload, h_state_dir,   h_publish,
-    h_describe,
+    h_describe,             h_fact,            h_clone_into_cgroup,
 };
 
 // Walks the plugin's table; the first value no getter read is an unknown key.
@@ -247,6 +267,7 @@ Instance::Instance(Profile &p, Registry &registry, const std::vector<std::string
 }
 
 Instance::~Instance() {
+  if (clone_cgroup_fd >= 0) close(clone_cgroup_fd);
   for (auto &s : slots)
     if (s->configured && s->plugin->desc.destroy) s->plugin->desc.destroy(s->state);
 }

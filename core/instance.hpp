@@ -98,6 +98,11 @@ class Instance {
   int child_pidfd = -1;
   int sync_fd = -1;            ///< child side: the sync socket (close-on-exec)
   bool in_child_exec = false;  ///< spawn_payload is allowed
+  bool in_prepare = false;     ///< clone_into_cgroup is allowed
+  int clone_cgroup_fd = -1;    ///< CLONE_INTO_CGROUP target (owned), -1 for none
+  /// Fault injection for plugin-check: the run fails right after this phase
+  /// ("prepare", "parent_after_clone" or "child_setup"), as a plugin failing there would.
+  std::string fail_after;
   bool keep_state_dir = false; ///< a detached run: the supervisor removes the dir itself
   std::vector<int> close_in_child;  ///< fds of the caller's that the child closes first
   // run -t: a pty opened by the caller; the payload gets the slave as its

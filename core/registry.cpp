@@ -95,9 +95,15 @@ std::vector<std::string> Registry::default_dirs(const std::vector<std::string> &
   }
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) out.push_back((exe.parent_path().parent_path() / "lib/nsrig/plugins").lexically_normal().string());
+  if (!ec) {  // the build tree's layout, then the installed one (a prefix given at install time)
+    out.push_back((exe.parent_path().parent_path() / "lib/nsrig/plugins").lexically_normal().string());
+    out.push_back((exe.parent_path().parent_path() / NSRIG_PLUGIN_RELDIR).lexically_normal().string());
+  }
   out.push_back(NSRIG_INSTALL_PLUGIN_DIR);
-  out.erase(std::unique(out.begin(), out.end()), out.end());
+  std::vector<std::string> unique;  // first occurrence wins
+  for (auto &d : out)
+    if (std::find(unique.begin(), unique.end(), d) == unique.end()) unique.push_back(d);
+  out = std::move(unique);
   return out;
 }
 

@@ -33,6 +33,8 @@ struct Failure {
   char text[4096];
 };
 constexpr int32_t kReady = -1;
+// Largest "go" message: 'g' and the published facts (checked when sent).
+constexpr size_t kGoMax = 64 * 1024;
 
 [[noreturn]] void child_fail(int fd, int code, const std::string &msg) {
   Failure f{};
@@ -95,8 +97,18 @@ namespace {
 [[noreturn]] void child_main(Instance &inst, const Plan &plan) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   for (int fd : inst.close_in_child) close(fd);
-  char go = 0;
-  if (read(inst.sync_fd, &go, 1) != 1 || go != 'g') _exit(kExitOwnError);  // parent failed and reports it
+  // "go", then the facts published so far: "g" key NUL value NUL ... (host_api fact).
+  static char go[kGoMax];
+  ssize_t n = recv(inst.sync_fd, go, sizeof go, MSG_TRUNC);
+  if (n < 1 || go[0] != 'g' || n > static_cast<ssize_t>(sizeof go)) _exit(kExitOwnError);  // parent reports it
+  inst.facts.clear();
+  for (const char *p = go + 1, *end = go + n; p < end;) {
+    const char *key = p;
+    p += std::strlen(p) + 1;
+    if (p >= end) break;
+    inst.facts.emplace_back(key, p);
+    p += std::strlen(p) + 1;
+  }
   // The parent may have sent "go" and died before PR_SET_PDEATHSIG above took
   // effect; its end of the socket is closed then. After this check, the
   // death signal covers us.
@@ -105,6 +117,7 @@ namespace {
   for (auto &s : inst.slots)
     if (auto hook = s->plugin->desc.on_child_setup; hook && hook(&s->ctx, s->state) != NSRIG_OK)
       child_fail(inst.sync_fd, kExitOwnError, inst.hook_error(*s, "on_child_setup"));
+  if (inst.fail_after == "child_setup") child_fail(inst.sync_fd, kExitOwnError, "injected failure after on_child_setup");
   for (const char *stage : {"createContainer", "startContainer"}) {
     std::string err = run_command_hooks(inst, stage, "created", getpid());
     if (!err.empty()) child_fail(inst.sync_fd, kExitOwnError, err);
@@ -228,11 +241,16 @@ int run(Instance &inst, const Plan &plan, Timings *timings, const std::function<
     return Error(msg, code);
   };
 
+  inst.in_prepare = true;
   for (auto &s : inst.slots) {
     s->prepared = true;  // teardown is owed even when on_prepare fails half-way
-    if (auto hook = s->plugin->desc.on_prepare; hook && hook(&s->ctx, s->state) != NSRIG_OK)
+    if (auto hook = s->plugin->desc.on_prepare; hook && hook(&s->ctx, s->state) != NSRIG_OK) {
+      inst.in_prepare = false;
       throw abort_run(inst.hook_error(*s, "on_prepare"), kExitOwnError);
+    }
   }
+  inst.in_prepare = false;
+  if (inst.fail_after == "prepare") throw abort_run("injected failure after on_prepare", kExitOwnError);
   clock.mark("prepare");
 
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, guard.fds) != 0)
@@ -242,7 +260,15 @@ int run(Instance &inst, const Plan &plan, Timings *timings, const std::function<
   args.flags = inst.clone_flags | CLONE_PIDFD;
   args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
   args.exit_signal = SIGCHLD;
+  if (inst.clone_cgroup_fd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<uint64_t>(inst.clone_cgroup_fd);
+  }
   long pid = syscall(SYS_clone3, &args, sizeof args);
+  if (inst.clone_cgroup_fd >= 0 && pid != 0) {
+    close(inst.clone_cgroup_fd);
+    inst.clone_cgroup_fd = -1;
+  }
   if (pid < 0) {
     std::string hint = errno == ENOSPC ? " (a namespace limit is 0 or reached: see /proc/sys/user/max_*_namespaces)"
                        : errno == EPERM ? " (creating these namespaces needs CAP_SYS_ADMIN or a user namespace: "
@@ -273,9 +299,18 @@ int run(Instance &inst, const Plan &plan, Timings *timings, const std::function<
     std::string err = run_command_hooks(inst, stage, "created", inst.child_pid);
     if (!err.empty()) throw abort_run(err, kExitOwnError);
   }
+  if (inst.fail_after == "parent_after_clone")
+    throw abort_run("injected failure after on_parent_after_clone", kExitOwnError);
   clock.mark("parent_after_clone");
 
-  if (send(guard.fds[0], "g", 1, MSG_NOSIGNAL) != 1) throw abort_run(errno_text("sync socket: send"), kExitOwnError);
+  std::string go = "g";
+  for (auto &[k, v] : inst.facts) go.append(k).append(1, '\0').append(v).append(1, '\0');
+  if (go.size() > kGoMax)
+    throw abort_run("the published facts take " + std::to_string(go.size()) + " bytes, more than the " +
+                        std::to_string(kGoMax) + " a child can receive; publish shorter values",
+                    kExitOwnError);
+  if (send(guard.fds[0], go.data(), go.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(go.size()))
+    throw abort_run(errno_text("sync socket: send"), kExitOwnError);
   // A signal while the child sets up (a hung plugin, Ctrl-C) stops the run.
   if (int sig = wait_readable(guard.fds[0], guard.sigfd); sig > 0)
     throw abort_run("interrupted by signal " + std::to_string(sig) + " (" + strsignal(sig) +

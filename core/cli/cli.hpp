@@ -30,6 +30,8 @@ struct Options {
   // bench
   int bench_n = 100;
   int concurrency = 1;
+  // plugin-check
+  std::string plugin_path, check_config;
 };
 
 /**
@@ -56,5 +58,6 @@ int cmd_rm(const Options &o);
 int cmd_logs(const Options &o);
 int cmd_ns(const Options &o);
 int cmd_bench(const Options &o);
+int cmd_plugin_check(const Options &o);
 
 }  // namespace nsrig::cli

@@ -141,7 +141,7 @@ int main(int argc, char **argv) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.footer("Exit status of run and exec: the command's; 128+N when it died of signal N; 125 nsrig's own\n"
              "error; 126 the command cannot be executed; 127 it was not found. Other commands: 0 or 125.\n"
-             "Docs: docs/profile.md (profiles), docs/plugin-guide.md (writing plugins).");
+             "Docs: docs/profile.md (profiles), docs/writing-plugins.md (writing plugins).");
   // Subcommands would inherit that footer; each says what applies to it instead.
   auto plain = [](CLI::App *sub, const std::string &footer) { sub->footer(footer); };
 
@@ -224,6 +224,18 @@ int main(int argc, char **argv) {
   bench->add_option("--format", o.format, "table (default) or json")->check(CLI::IsMember({"table", "json"}));
   plain(bench, "The payload is /bin/true, in the profile's namespaces. The profile is loaded once; each spawn\n"
                "runs prepare ... teardown. Times on shared machines drift: compare ratios within one run.");
+  auto *check = app.add_subcommand("plugin-check", "Check that a plugin file conforms to the SDK's rules, in real spawns");
+  check->add_option("plugin", o.plugin_path, "the plugin's .so file")->required();
+  check->add_option("--config", o.check_config, "TOML file with the plugin's own table (its settings), if it needs any");
+  check->add_option("-p,--profile", o.profiles, "profile the plugin needs around it (other plugins); repeatable")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  plain(check, "Loads the plugin, checks ABI negotiation, exports and descriptor; runs on_configure (no side effects,\n"
+               "error messages for bad values, never a crash); then, as root, runs it around /bin/true: once, after\n"
+               "an injected failure in each phase, and in two instances at once, comparing the host's mounts,\n"
+               "links, cgroups, state files, fds and processes before and after. One line per check.\n"
+               "Example: nsrig plugin-check build/motd.so --config motd.toml -p base.toml\n"
+               "Exit status: 0 when every check passed; 1 when one failed or was skipped (not root); 125 usage.");
   auto *ns = app.add_subcommand("ns", "Show each namespace of a running instance next to the host's, like lsns");
   ns->add_option("--format", o.format, "table (default) or json")->check(CLI::IsMember({"table", "json"}));
   ns->add_option("name", o.name, "instance name")->required();
@@ -295,6 +307,7 @@ int main(int argc, char **argv) {
     if (logs->parsed()) return cmd_logs(o);
     if (ns->parsed()) return cmd_ns(o);
     if (bench->parsed()) return cmd_bench(o);
+    if (check->parsed()) return cmd_plugin_check(o);
     return cmd_plugins(o);
   } catch (const Error &e) {
     log::error(e.what());

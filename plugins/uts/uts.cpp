@@ -36,6 +36,10 @@ struct Uts {
     if (hostname) validate(c, "hostname", *hostname);
     if (domainname) validate(c, "domainname", *domainname);
   }
+  // The hostname as a fact, for `nsrig ps`/`inspect` and plugins such as hosts.
+  void prepare(nsrig::Context &c) {
+    if (hostname) c.publish("hostname", *hostname);
+  }
   void child_setup(nsrig::Context &) {
     if (hostname) nsrig::check(sethostname(hostname->data(), hostname->size()), "sethostname('" + *hostname + "')");
     if (domainname)

@@ -1,11 +1,22 @@
-# nsrig_add_plugin(NAME SOURCES src... [OUTPUT_DIRECTORY dir] [NO_INSTALL])
+# nsrig_add_plugin(NAME SOURCES src... [OUTPUT_DIRECTORY dir] [INSTALL_DIR dir] [NO_INSTALL])
 #
 # Builds plugin NAME as a MODULE library named NAME.so (no "lib" prefix: the
 # registry looks for <type>.so), with hidden visibility so only the entry
-# point is exported, linked against nsrig::sdk only. The CMake target is
-# nsrig_plugin_NAME.
+# point is exported, linked against nsrig::sdk only (undefined symbols are a
+# link error). The CMake target is nsrig_plugin_NAME. `cmake --install`
+# copies it to INSTALL_DIR (default <prefix>/<libdir>/nsrig/plugins, where an
+# nsrig installed in the same prefix looks) unless NO_INSTALL is given.
+# NAME is the profile's `type` and must match the descriptor's name:
+# [a-z0-9_-], 1 to 32 bytes.
+if(NOT DEFINED CMAKE_INSTALL_LIBDIR)
+  include(GNUInstallDirs)
+endif()
+
 function(nsrig_add_plugin name)
-  cmake_parse_arguments(ARG "NO_INSTALL" "OUTPUT_DIRECTORY" "SOURCES" ${ARGN})
+  cmake_parse_arguments(ARG "NO_INSTALL" "OUTPUT_DIRECTORY;INSTALL_DIR" "SOURCES" ${ARGN})
+  if(NOT name MATCHES "^[a-z0-9_-]+$")
+    message(FATAL_ERROR "nsrig_add_plugin(${name}): the name may contain only a-z, 0-9, '_' and '-'")
+  endif()
   if(NOT ARG_SOURCES)
     message(FATAL_ERROR "nsrig_add_plugin(${name}): SOURCES is required")
   endif()
@@ -24,8 +35,11 @@ function(nsrig_add_plugin name)
   elseif(DEFINED NSRIG_PLUGIN_OUTPUT_DIR)
     set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${NSRIG_PLUGIN_OUTPUT_DIR})
   endif()
+  if(NOT ARG_INSTALL_DIR)
+    set(ARG_INSTALL_DIR ${CMAKE_INSTALL_LIBDIR}/nsrig/plugins)
+  endif()
   if(NOT ARG_NO_INSTALL)
-    install(TARGETS ${target} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/nsrig/plugins)
+    install(TARGETS ${target} LIBRARY DESTINATION ${ARG_INSTALL_DIR})
   endif()
   set_property(GLOBAL APPEND PROPERTY NSRIG_PLUGIN_TARGETS ${target})
 endfunction()

@@ -5,6 +5,8 @@
 //   sleeper = "tag"  child_setup starts a background `sleep 1000` with that tag in its argv
 //   hang    = true   child_setup prints "hanging" to stdout and then blocks forever
 //   crash   = true   child_setup dies of SIGSEGV, without a message
+//   leak    = true   prepare creates a file in the state dir that teardown forgets (plugin-check must see it)
+//   configure_touch = "/path"  configure creates that file: a side effect where none is allowed
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -20,7 +22,7 @@ struct Probe {
   static constexpr uint64_t clone_flag = 0;
 
   std::string fail_in, marker, sleeper;
-  bool throws = false, hang = false, crash = false;
+  bool throws = false, hang = false, crash = false, leak = false;
 
   void maybe_fail(nsrig::Context &c, const std::string &phase) {
     if (fail_in != phase) return;
@@ -35,6 +37,9 @@ struct Probe {
     sleeper = c.string_or("sleeper", "");
     hang = c.boolean_or("hang", false);
     crash = c.boolean_or("crash", false);
+    leak = c.boolean_or("leak", false);
+    if (auto touch = c.string("configure_touch")) close(static_cast<int>(nsrig::check(
+        open(touch->c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644), "create '" + *touch + "'")));
     maybe_fail(c, "configure");
   }
   void prepare(nsrig::Context &c) {
@@ -43,6 +48,8 @@ struct Probe {
       nsrig::check(fd, "create marker '" + marker + "'");
       close(fd);
     }
+    if (leak) close(static_cast<int>(nsrig::check(
+        open((c.state_dir() + "/leaked").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644), "create the leaked file")));
     maybe_fail(c, "prepare");
   }
   void parent_after_clone(nsrig::Context &c) {

@@ -76,6 +76,7 @@ path = "/bin/true"
                      "on_configure parent pid",
                      "on_configure parent uts",
                      "on_configure parent probe",
+                     "on_prepare parent uts",
                      "on_prepare parent probe",
                      "clone core core",
                      "on_parent_after_clone parent user",
@@ -90,7 +91,7 @@ path = "/bin/true"
                      "poststop parent hook",
                  }));
   EXPECT_EQ(plan.exec_slot, f.inst->find("pid"));
-  EXPECT_THAT(plan.steps[6].what, HasSubstr("CLONE_NEWUTS|CLONE_NEWUSER|CLONE_NEWPID|CLONE_PIDFD"));
+  EXPECT_THAT(plan.steps[7].what, HasSubstr("CLONE_NEWUTS|CLONE_NEWUSER|CLONE_NEWPID|CLONE_PIDFD"));
 }
 
 TEST(Planner, WithoutPidTheCoreExecs) {

@@ -14,7 +14,7 @@
  *    calls; `host_*`-table members are what the host offers.
  *  - Every pointer says who owns it (see each member).
  *
- * Lifecycle (see docs/plugin-guide.md and DESIGN.md): load -> on_configure ->
+ * Lifecycle (see docs/writing-plugins.md and DESIGN.md): load -> on_configure ->
  * on_prepare -> clone3 -> on_parent_after_clone -> on_child_setup ->
  * (on_child_exec | core execve) -> on_post_start -> wait -> on_teardown ->
  * destroy.
@@ -198,7 +198,41 @@ typedef struct nsrig_host_api {
    * NSRIG_OK or NSRIG_ERR_INVALID (NULL arguments, unknown hook name).
    */
   int32_t (*describe)(nsrig_ctx *ctx, const char *hook, const char *text);
+
+  /* ---- Added in ABI 1, release 0.2: check struct_size before use ------- */
+  /* (NSRIG_HOST_HAS(host, fact) does it). A host without them is older.    */
+
+  /**
+   * Read-only view of the facts the instance's plugins published (see
+   * publish), e.g. key "hostname" (uts) or "address" (net, "10.231.0.2/24").
+   * Parent side: the facts as they are now. Child side: the facts as they
+   * were when on_child_setup began, that is everything published up to and
+   * including on_parent_after_clone. *out is host-owned and valid until the
+   * hook returns. Returns NSRIG_OK, NSRIG_ERR_NOT_FOUND (nobody published
+   * `key`) or NSRIG_ERR_INVALID (NULL argument).
+   */
+  int32_t (*fact)(nsrig_ctx *ctx, const char *key, const char **out);
+
+  /**
+   * From on_prepare only: create the instance's first process directly in the
+   * cgroup v2 directory open on `dirfd` (clone3 CLONE_INTO_CGROUP, Linux 5.7;
+   * clone(2), "CLONE_INTO_CGROUP"). The host duplicates `dirfd` (the caller
+   * keeps its own) and closes the copy after clone3. The last call wins.
+   * clone3 then fails if the directory is not a cgroup v2 directory or cannot
+   * take processes (EOPNOTSUPP, EBUSY: a v2 cgroup with controllers enabled
+   * for its children). Returns NSRIG_OK, NSRIG_ERR_INVALID (fd < 0, or not
+   * called from on_prepare) or NSRIG_ERR (dup failed; message set).
+   */
+  int32_t (*clone_into_cgroup)(nsrig_ctx *ctx, int32_t dirfd);
 } nsrig_host_api;
+
+/**
+ * True when the host table `host` (a const nsrig_host_api *) is large enough
+ * to have `member` (a member added after the first release of ABI 1).
+ */
+#define NSRIG_HOST_HAS(host, member)                                           \
+  ((host)->struct_size >= offsetof(nsrig_host_api, member) + sizeof((host)->member) && \
+   (host)->member != NULL)
 
 /** Hook called in on_configure: validate, allocate *state (owned by the plugin). */
 typedef int32_t (*nsrig_configure_fn)(nsrig_ctx *ctx, void **state);

@@ -160,6 +160,30 @@ class Context {
     host_->describe(ctx_, hook.c_str(), text.c_str());
   }
 
+  /**
+   * A fact another plugin (or this one) published, e.g. fact("hostname");
+   * nullopt when nobody did. On the child side: as of the start of
+   * on_child_setup. nullopt too on a host older than release 0.2.
+   */
+  std::optional<std::string> fact(const std::string &key) const {
+    const char *out = nullptr;
+    if (!NSRIG_HOST_HAS(host_, fact) || host_->fact(ctx_, key.c_str(), &out) != NSRIG_OK) return std::nullopt;
+    return std::string(out);
+  }
+
+  /**
+   * From prepare only: the first process is created in the cgroup v2
+   * directory open on `dirfd` (CLONE_INTO_CGROUP); the host keeps a copy.
+   * Returns false on a host older than release 0.2 (the caller then moves
+   * the process itself in parent_after_clone); throws on misuse.
+   */
+  bool clone_into_cgroup(int dirfd) const {
+    if (!NSRIG_HOST_HAS(host_, clone_into_cgroup)) return false;
+    if (host_->clone_into_cgroup(ctx_, dirfd) != NSRIG_OK)
+      throw std::runtime_error("clone_into_cgroup: only from prepare, with an open cgroup directory");
+    return true;
+  }
+
   nsrig_ctx *raw() const { return ctx_; }
   const nsrig_host_api *host() const { return host_; }
 

@@ -1,0 +1,464 @@
+// nsrig plugin-check: the conformance checker for one plugin file.
+//
+// Every check prints one line, PASS / FAIL / WARN / SKIP, with the reason.
+// The spawn checks run the plugin for real (payload /bin/true) in throw-away
+// instances whose state lives in a private NSRIG_STATE_DIR, and compare what
+// the host looks like before and after: mounts, network links, cgroup
+// directories, state and lease files, open fds, child processes.
+#include <elf.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "cli.hpp"
+#include "error.hpp"
+#include "host_api.hpp"
+#include "spawner.hpp"
+
+namespace fs = std::filesystem;
+
+namespace nsrig::cli {
+namespace {
+
+struct Report {
+  int fails = 0, warns = 0, skips = 0, passes = 0;
+  void line(const char *tag, const std::string &check, const std::string &detail) {
+    std::printf("%-4s  %-26s %s\n", tag, check.c_str(), detail.c_str());
+    std::fflush(stdout);
+  }
+  void pass(const std::string &c, const std::string &d) { ++passes, line("PASS", c, d); }
+  void fail(const std::string &c, const std::string &d) { ++fails, line("FAIL", c, d); }
+  void warn(const std::string &c, const std::string &d) { ++warns, line("WARN", c, d); }
+  void skip(const std::string &c, const std::string &d) { ++skips, line("SKIP", c, d); }
+};
+
+// ---- What the host looks like: compared before and after each check. ----
+
+void list_tree(const fs::path &root, int depth, std::set<std::string> &out, bool dirs_only) {
+  std::error_code ec;
+  if (!fs::exists(root, ec)) return;
+  fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    if (it.depth() >= depth) it.disable_recursion_pending();
+    std::error_code e2;
+    bool dir = it->is_directory(e2) && !it->is_symlink(e2);
+    if (!dirs_only || dir) out.insert(it->path().string());
+  }
+}
+
+struct Snapshot {
+  std::map<std::string, std::set<std::string>> parts;
+
+  static Snapshot take(const std::string &state_dir) {
+    Snapshot s;
+    std::ifstream mi("/proc/self/mountinfo");
+    for (std::string l; std::getline(mi, l);) s.parts["mount"].insert(l);
+    std::error_code ec;
+    for (auto &e : fs::directory_iterator("/sys/class/net", ec)) s.parts["network link"].insert(e.path().filename());
+    list_tree("/sys/fs/cgroup", 4, s.parts["cgroup directory"], true);
+    list_tree(state_dir, 8, s.parts["state file"], false);
+    list_tree("/run/nsrig/.net", 4, s.parts["lease file"], false);
+    list_tree("/dev/shm", 2, s.parts["/dev/shm file"], false);
+    for (auto &e : fs::directory_iterator("/proc/self/fd", ec)) {
+      std::error_code e2;
+      s.parts["open fd"].insert(e.path().filename().string() + " -> " + fs::read_symlink(e.path(), e2).string());
+    }
+    // Our children (the directory iterator's own fd above is closed by now).
+    std::string self = std::to_string(getpid());
+    for (auto &e : fs::directory_iterator("/proc", ec)) {
+      std::ifstream st(e.path() / "stat");
+      std::string line;
+      if (!std::getline(st, line)) continue;
+      size_t rp = line.rfind(')');
+      if (rp == std::string::npos) continue;
+      std::istringstream rest(line.substr(rp + 2));
+      std::string state, ppid;
+      rest >> state >> ppid;
+      if (ppid == self && state != "Z") s.parts["child process"].insert(e.path().filename().string());
+    }
+    return s;
+  }
+
+  // "" when equal; else what appeared or went away (a few of each).
+  std::string diff(const Snapshot &after) const {
+    std::string out;
+    for (auto &[kind, before] : parts) {
+      const auto &now = after.parts.at(kind);
+      std::vector<std::string> added, gone;
+      std::set_difference(now.begin(), now.end(), before.begin(), before.end(), std::back_inserter(added));
+      std::set_difference(before.begin(), before.end(), now.begin(), now.end(), std::back_inserter(gone));
+      auto show = [&](const std::vector<std::string> &v, const char *what) {
+        if (v.empty()) return;
+        // The longest path is the most telling (a file, not the directories above it).
+        auto best = std::max_element(v.begin(), v.end(), [](auto &a, auto &b) { return a.size() < b.size(); });
+        out += (out.empty() ? "" : "; ") + std::to_string(v.size()) + " " + kind + "(s) " + what + ": " + *best;
+        if (v.size() > 1) out += ", ...";
+      };
+      show(added, "left behind");
+      show(gone, "gone");
+    }
+    return out;
+  }
+};
+
+// ---- The dynamic symbols a plugin file exports (ELF .dynsym). ----
+
+std::vector<std::string> exported_symbols(const std::string &path) {
+  std::vector<std::string> out;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  struct stat st {};
+  fstat(fd, &st);
+  void *map = st.st_size > 0 ? mmap(nullptr, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+  close(fd);
+  if (map == MAP_FAILED) return out;
+  auto *base = static_cast<const unsigned char *>(map);
+  size_t size = st.st_size;
+  auto *eh = reinterpret_cast<const Elf64_Ehdr *>(base);
+  if (size >= sizeof *eh && std::memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_ident[EI_CLASS] == ELFCLASS64 &&
+      eh->e_shoff + eh->e_shnum * sizeof(Elf64_Shdr) <= size) {
+    auto *sh = reinterpret_cast<const Elf64_Shdr *>(base + eh->e_shoff);
+    for (int i = 0; i < eh->e_shnum; ++i) {
+      if (sh[i].sh_type != SHT_DYNSYM || sh[i].sh_link >= eh->e_shnum) continue;
+      const Elf64_Shdr &strs = sh[sh[i].sh_link];
+      if (sh[i].sh_offset + sh[i].sh_size > size || strs.sh_offset + strs.sh_size > size) break;
+      auto *sym = reinterpret_cast<const Elf64_Sym *>(base + sh[i].sh_offset);
+      for (size_t k = 0; k < sh[i].sh_size / sizeof(Elf64_Sym); ++k) {
+        if (sym[k].st_shndx == SHN_UNDEF || sym[k].st_name >= strs.sh_size) continue;
+        int bind = ELF64_ST_BIND(sym[k].st_info), type = ELF64_ST_TYPE(sym[k].st_info);
+        if ((bind == STB_GLOBAL || bind == STB_WEAK) && (type == STT_FUNC || type == STT_OBJECT))
+          out.emplace_back(reinterpret_cast<const char *>(base + strs.sh_offset + sym[k].st_name));
+      }
+    }
+  }
+  munmap(map, size);
+  return out;
+}
+
+// ---- Throw-away instances. ----
+
+struct Checker {
+  const Options &o;
+  Registry &reg;
+  const Plugin &plugin;
+  toml::table config;      ///< the plugin's table, from --config (sources kept)
+  std::string state_dir;   ///< private NSRIG_STATE_DIR
+  Report &r;
+
+  // The context profiles (-p), then the plugin's own table; `edit` may change that table.
+  std::unique_ptr<Profile> profile(const std::function<void(toml::table &)> &edit = nullptr) {
+    auto p = std::make_unique<Profile>();
+    load_profiles(o.profiles, *p);
+    toml::table t = config;
+    t.insert_or_assign("type", plugin.name());
+    if (edit) edit(t);
+    auto *arr = p->root.get_as<toml::array>("namespace");
+    if (!arr) arr = p->root.insert_or_assign("namespace", toml::array{}).first->second.as_array();
+    // A context profile may already have a table of this type: the one checked replaces it.
+    for (size_t i = 0; i < arr->size();)
+      if (auto *e = arr->get(i)->as_table(); e && (*e)["type"].value_or(std::string()) == plugin.name())
+        arr->erase(arr->begin() + static_cast<long>(i));
+      else
+        ++i;
+    arr->push_back(std::move(t));
+    p->namespaces.clear();
+    for (auto &&e : *arr) p->namespaces.push_back({(*e.as_table())["type"].value_or(std::string()), e.as_table()});
+    return p;
+  }
+
+  struct Run {
+    int code = 0;
+    std::string error;
+  };
+  // One whole lifecycle; `fail_after` injects a failure after that phase.
+  Run spawn(const std::vector<std::string> &argv, const std::string &fail_after = "") {
+    Run out;
+    try {
+      auto p = profile();
+      Instance inst(*p, reg, argv);
+      inst.fail_after = fail_after;
+      Plan plan = make_plan(inst);
+      inst.configure();
+      plan = make_plan(inst);
+      out.code = run(inst, plan);
+    } catch (const Error &e) {
+      out.code = e.exit_code;
+      out.error = e.what();
+    }
+    return out;
+  }
+
+  // Runs `f` in a forked process: its exit status, or 128+N for signal N.
+  static int in_child(const std::function<int()> &f) {
+    std::fflush(nullptr);
+    pid_t pid = fork();
+    if (pid == 0) {
+      int rc = 1;
+      try {
+        rc = f();
+      } catch (...) {
+      }
+      std::fflush(nullptr);
+      _exit(rc);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) < 0) return -1;
+    return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+  }
+};
+
+}  // namespace
+
+int cmd_plugin_check(const Options &o) {
+  Report r;
+  std::error_code ec;
+  std::string path = fs::absolute(o.plugin_path, ec).lexically_normal().string();
+  if (!fs::is_regular_file(path, ec))
+    throw Error("plugin-check: '" + o.plugin_path + "' is not a file; give the path of a plugin's .so");
+  std::string stem = fs::path(path).stem().string();
+  std::printf("checking %s\n", path.c_str());
+
+  toml::table config;
+  if (!o.check_config.empty()) {
+    try {
+      config = toml::parse_file(o.check_config);
+    } catch (const toml::parse_error &e) {
+      const auto &b = e.source().begin;
+      throw Error(o.check_config + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) + ": " +
+                  std::string(e.description()));
+    }
+  }
+
+  // A private state directory: everything the checked instances leave there is theirs.
+  char tmpl[] = "/tmp/nsrig-check-XXXXXX";
+  if (!mkdtemp(tmpl)) throw Error(errno_text("mkdtemp('/tmp/nsrig-check-XXXXXX')"));
+  std::string state_dir = tmpl;
+  setenv("NSRIG_STATE_DIR", state_dir.c_str(), 1);
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code e;
+      fs::remove_all(dir, e);
+    }
+  } cleanup{state_dir};
+
+  // 1. Loading and ABI negotiation (the registry's own checks).
+  Registry reg(Registry::default_dirs(o.plugin_dirs));
+  const Plugin *plugin = nullptr;
+  try {
+    plugin = &reg.load_file(path, stem);
+    r.pass("load", "dlopen, entry point, ABI " + std::to_string(plugin->desc.abi_version) + " (host offers " +
+                       std::to_string(NSRIG_ABI_VERSION) + "), descriptor of " +
+                       std::to_string(plugin->desc.struct_size) + " bytes");
+  } catch (const Error &e) {
+    r.fail("load", e.what());
+    std::printf("1 check failed; the others need a loadable plugin\n");
+    return 1;
+  }
+  const auto &d = plugin->desc;
+  auto entry = plugin->lib.get<int32_t(uint32_t, const nsrig_host_api *, const nsrig_plugin_descriptor **)>(
+      NSRIG_ENTRY_SYMBOL);
+  {
+    const nsrig_plugin_descriptor *out = nullptr;
+    int32_t rc = Checker::in_child([&] { return entry(0, &host_api(), &out) == NSRIG_ERR_ABI ? 0 : 1; });
+    if (rc == 0)
+      r.pass("abi: refuses version 0", "the entry point answers NSRIG_ERR_ABI");
+    else
+      r.fail("abi: refuses version 0", rc > 128 ? "the entry point crashed (signal " + std::to_string(rc - 128) + ")"
+                                                : "the entry point accepted an ABI version that does not exist");
+    rc = Checker::in_child([&] {
+      int32_t s = entry(NSRIG_ABI_VERSION + 1, &host_api(), &out);
+      return s == NSRIG_ERR_ABI || (s == NSRIG_OK && out && out->abi_version <= NSRIG_ABI_VERSION + 1) ? 0 : 1;
+    });
+    if (rc == 0)
+      r.pass("abi: newer host", "offered ABI " + std::to_string(NSRIG_ABI_VERSION + 1) +
+                                    ", it answers with a version it speaks or refuses");
+    else
+      r.fail("abi: newer host", "offered ABI " + std::to_string(NSRIG_ABI_VERSION + 1) +
+                                    ", it answered with a newer one or crashed: speak min(offered, yours)");
+  }
+  auto syms = exported_symbols(path);
+  // The standard library's inline code keeps default visibility (its headers say so); the same
+  // definition in every plugin, so harmless. Anything else exported is the plugin's own.
+  auto is_std = [](const std::string &s) {
+    std::string_view v(s);
+    if (!v.starts_with("_Z")) return false;
+    v.remove_prefix(2);
+    for (std::string_view p : {"TV", "TI", "TS", "GV", "GVZ"})
+      if (v.starts_with(p)) v.remove_prefix(p.size());
+    if (v.starts_with("N")) v.remove_prefix(1);
+    if (v.starts_with("K")) v.remove_prefix(1);
+    return v.starts_with("St") || v.starts_with("9__gnu_cxx") || v.starts_with("Z");
+  };
+  std::erase_if(syms, [&](const std::string &s) {
+    return s == NSRIG_ENTRY_SYMBOL || s.starts_with("_init") || s.starts_with("_fini") || is_std(s);
+  });
+  if (syms.empty())
+    r.pass("exports", "only " NSRIG_ENTRY_SYMBOL);
+  else
+    r.warn("exports", std::to_string(syms.size()) + " symbol(s) besides the entry point, e.g. '" + syms.front() +
+                          "': build with hidden visibility (nsrig_add_plugin does) so plugins cannot interpose");
+
+  // 2. The descriptor.
+  r.pass("descriptor: name", std::string("'") + d.name + "', the file's name");
+  if (!d.version || !*d.version)
+    r.fail("descriptor: version", "empty version string");
+  else
+    r.pass("descriptor: version", std::string("'") + d.version + "'");
+  if (!d.description || !*d.description)
+    r.warn("descriptor: description", "none: nsrig plugins shows nothing for it");
+  else
+    r.pass("descriptor: description", d.description);
+  std::string flag = clone_flag_name(d.clone_flag);
+  r.pass("descriptor: clone_flag", d.clone_flag ? flag : "0 (creates no namespace)");
+  // Other plugins on the search path: the names the constraints use, and who owns which flag.
+  std::set<std::string> installed;
+  for (auto &f : reg.discover()) {
+    std::string other = fs::path(f).stem().string();
+    if (other == stem || fs::equivalent(f, path, ec)) continue;
+    installed.insert(other);
+    try {
+      reg.load_file(f, other);
+    } catch (const Error &e) {
+      if (std::string(e.what()).find("already owned by plugin '" + plugin->name() + "'") != std::string::npos)
+        r.fail("descriptor: clone_flag", flag + " is also owned by " + f + ": one owner per flag");
+    }
+  }
+  for (auto [what, names] : {std::pair{"after", &plugin->after}, std::pair{"before", &plugin->before}})
+    for (auto &n : *names) {
+      if (n == plugin->name())
+        r.fail(std::string("descriptor: ") + what, "names the plugin itself");
+      else if (installed.count(n))
+        r.pass(std::string("descriptor: ") + what, "'" + n + "' is installed");
+      else
+        r.warn(std::string("descriptor: ") + what, "'" + n + "' is not on the plugin search path (fine when optional)");
+    }
+
+  Checker c{o, reg, *plugin, config, state_dir, r};
+
+  // 3. on_configure: succeeds with the given table, and changes nothing.
+  Snapshot before = Snapshot::take(state_dir);
+  std::vector<std::string> asked;
+  try {
+    auto p = c.profile();
+    Instance inst(*p, reg, {"/bin/true"});
+    make_plan(inst);
+    inst.configure();
+    if (Slot *s = inst.find(plugin->name())) asked = s->asked;
+    r.pass("configure", o.check_config.empty() ? "with an empty table" : "with " + o.check_config);
+  } catch (const Error &e) {
+    r.fail("configure", std::string(e.what()) + (o.check_config.empty() ? " (give its settings with --config)" : ""));
+  }
+  if (std::string diff = before.diff(Snapshot::take(state_dir)); diff.empty())
+    r.pass("configure: no side effects", "mounts, links, cgroups, state files, fds, processes unchanged");
+  else
+    r.fail("configure: no side effects", diff + ": move that work to on_prepare (undone in on_teardown)");
+
+  // 4. Exceptions stay inside: every key it asked for, given a value of a type no
+  // plugin expects, must give an error message, never a crash.
+  std::set<std::string> keys;
+  for (auto &k : asked)
+    if (!k.empty() && k.find_first_of(".[") == std::string::npos) keys.insert(k);
+  int crashed = 0, silent = 0;
+  std::string first;
+  for (auto &k : keys) {
+    int rc = Checker::in_child([&] {
+      auto p = c.profile([&](toml::table &t) {
+        toml::table odd;
+        odd.insert("nsrig_plugin_check", toml::array{1, "two"});
+        t.insert_or_assign(k, std::move(odd));
+      });
+      Instance inst(*p, reg, {"/bin/true"});
+      try {
+        inst.configure();
+      } catch (const Error &e) {
+        return std::string(e.what()).find("failed without a message") == std::string::npos ? 0 : 3;
+      }
+      return 0;  // accepted it (a free-form table): fine
+    });
+    if (rc == 0) continue;
+    (rc > 128 ? crashed : silent)++;
+    if (first.empty())
+      first = "key '" + k + "': " + (rc > 128 ? "died of signal " + std::to_string(rc - 128) +
+                                                    (rc == 128 + SIGABRT ? " (an exception crossed the boundary?)" : "")
+                                              : "failed without a message (call set_error or config_error)");
+  }
+  if (keys.empty())
+    r.skip("configure: bad values", "it asked for no top-level key");
+  else if (crashed + silent == 0)
+    r.pass("configure: bad values", std::to_string(keys.size()) + " key(s) given a wrong type: each an error message");
+  else
+    r.fail("configure: bad values", first);
+
+  // 5. Real spawns.
+  if (geteuid() != 0) {
+    for (const char *n : {"spawn", "spawn: nothing left", "teardown after failures", "two instances at once"})
+      r.skip(n, "creating namespaces and cgroups needs root: run plugin-check as root");
+  } else {
+    before = Snapshot::take(state_dir);  // each check against the host as it was right before it
+    auto run = c.spawn({"/bin/true"});
+    if (run.code == 0)
+      r.pass("spawn", "the whole lifecycle around /bin/true, exit 0");
+    else
+      r.fail("spawn", "exit " + std::to_string(run.code) + (run.error.empty() ? "" : ": " + run.error));
+    if (std::string diff = before.diff(Snapshot::take(state_dir)); diff.empty())
+      r.pass("spawn: nothing left", "teardown undid everything");
+    else
+      r.fail("spawn: nothing left", diff);
+
+    std::string bad;
+    for (const char *phase : {"prepare", "parent_after_clone", "child_setup"}) {
+      before = Snapshot::take(state_dir);
+      auto f = c.spawn({"/bin/true"}, phase);
+      std::string diff = before.diff(Snapshot::take(state_dir));
+      if (f.code == 0 && bad.empty()) bad = std::string("after ") + phase + ": the run did not fail";
+      if (!diff.empty() && bad.empty()) bad = std::string("after a failure after ") + phase + ": " + diff;
+    }
+    if (bad.empty())
+      r.pass("teardown after failures", "a failure after on_prepare, on_parent_after_clone, on_child_setup: nothing left");
+    else
+      r.fail("teardown after failures", bad);
+
+    // Two instances at once, in two processes: hooks must not share names or files.
+    before = Snapshot::take(state_dir);
+    int other = -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+      auto x = c.spawn({"/bin/sleep", "0.3"});
+      if (x.code) std::fprintf(stderr, "nsrig plugin-check: second instance: %s\n", x.error.c_str());
+      std::fflush(nullptr);
+      _exit(x.code ? 1 : 0);
+    }
+    auto mine = c.spawn({"/bin/sleep", "0.3"});
+    if (pid > 0) {
+      int st = 0;
+      waitpid(pid, &st, 0);
+      other = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+    std::string diff = before.diff(Snapshot::take(state_dir));
+    if (mine.code == 0 && other == 0 && diff.empty())
+      r.pass("two instances at once", "both ran and both were torn down");
+    else
+      r.fail("two instances at once", mine.code ? mine.error : other ? "the second instance failed (exit " +
+                                                                           std::to_string(other) + ")"
+                                                                     : diff);
+  }
+
+  std::printf("%d passed, %d failed, %d warnings, %d skipped\n", r.passes, r.fails, r.warns, r.skips);
+  return r.fails || r.skips ? 1 : 0;
+}
+
+}  // namespace nsrig::cli

@@ -1,0 +1,66 @@
+// nsrig plugin-check: passes a good plugin, and catches the faults it exists to catch.
+// Serial (nsrig_net_integration): it compares the host's mounts, links and cgroups before and after.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "../unit/helpers.hpp"
+#include "support.hpp"
+
+using namespace nsrig::test;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+namespace {
+
+const std::string kProbe = std::string(NSRIG_TEST_PLUGIN_DIR) + "/probe.so";
+
+TEST(PluginCheck, GoodPluginPassesEveryCheck) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto cfg = d.write("probe.toml", "marker = \"" + d.path() + "/marker\"\n");
+  Result r = run_nsrig({"plugin-check", kProbe, "--config", cfg});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("PASS  spawn: nothing left"));
+  EXPECT_THAT(r.out, HasSubstr("PASS  teardown after failures"));
+  EXPECT_THAT(r.out, HasSubstr("PASS  two instances at once"));
+  EXPECT_THAT(r.out, HasSubstr("PASS  configure: bad values"));
+  EXPECT_THAT(r.out, Not(HasSubstr("FAIL")));
+  EXPECT_FALSE(std::filesystem::exists(d.path() + "/marker"));
+}
+
+TEST(PluginCheck, LeftoverAfterTeardownFails) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto cfg = d.write("probe.toml", "leak = true\n");
+  Result r = run_nsrig({"plugin-check", kProbe, "--config", cfg});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("FAIL  spawn: nothing left"));
+  EXPECT_THAT(r.out, HasSubstr("state file(s) left behind"));
+  EXPECT_THAT(r.out, HasSubstr("/leaked"));
+}
+
+TEST(PluginCheck, SideEffectInConfigureFails) {
+  const std::string touched = "/dev/shm/nsrig-plugin-check-test";
+  std::filesystem::remove(touched);
+  TempDir d;
+  auto cfg = d.write("probe.toml", "configure_touch = \"" + touched + "\"\n");
+  Result r = run_nsrig({"plugin-check", kProbe, "--config", cfg});
+  std::filesystem::remove(touched);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("FAIL  configure: no side effects"));
+  EXPECT_THAT(r.out, HasSubstr(touched));
+}
+
+TEST(PluginCheck, PluginThatCannotLoadFails) {
+  Result r = run_nsrig({"plugin-check", std::string(NSRIG_BROKEN_PLUGIN_DIR) + "/broken_noentry.so"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.out, HasSubstr("FAIL  load"));
+  EXPECT_THAT(r.out, HasSubstr("no entry point 'nsrig_plugin_entry'"));
+  r = run_nsrig({"plugin-check", "/nonexistent/x.so"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("'/nonexistent/x.so' is not a file"));
+}
+
+}  // namespace
