@@ -173,7 +173,11 @@ struct Checker {
         arr->erase(arr->begin() + static_cast<long>(i));
       else
         ++i;
-    arr->push_back(std::move(t));
+    // Last, so that its `after` names come first; first when it must run before others.
+    if (plugin.before.empty())
+      arr->push_back(std::move(t));
+    else
+      arr->insert(arr->begin(), std::move(t));
     p->namespaces.clear();
     for (auto &&e : *arr) p->namespaces.push_back({(*e.as_table())["type"].value_or(std::string()), e.as_table()});
     return p;
@@ -425,6 +429,8 @@ int cmd_plugin_check(const Options &o) {
       auto f = c.spawn({"/bin/true"}, phase);
       std::string diff = before.diff(Snapshot::take(state_dir));
       if (f.code == 0 && bad.empty()) bad = std::string("after ") + phase + ": the run did not fail";
+      if (f.code != 0 && f.error.find("injected failure") == std::string::npos && bad.empty())
+        bad = std::string("the run failed before the failure injected after ") + phase + ": " + f.error;
       if (!diff.empty() && bad.empty()) bad = std::string("after a failure after ") + phase + ": " + diff;
     }
     if (bad.empty())

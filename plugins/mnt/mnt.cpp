@@ -218,7 +218,12 @@ struct Mnt {
   // Its upper and work dirs live on a private tmpfs, or with keep = true in
   // <state dir>/mnt-root/{upper,work}, which stay after the instance.
   void prepare(nsrig::Context &c) {
+    // The root as a fact: plugins that write inside the instance (hosts) check it is not the host's.
+    if (!root_dir.empty()) c.publish("root", root_dir);
     if (overlay_lower.empty()) return;
+    std::string lowers;
+    for (auto &l : overlay_lower) lowers += (lowers.empty() ? "" : ":") + l;
+    c.publish("root", "overlay of " + lowers + (keep ? " (kept)" : ""));
     overlay_dir = c.state_dir() + "/mnt-root";
     nsrig::check(mkdir(overlay_dir.c_str(), 0755), "mkdir('" + overlay_dir + "')");
     std::string upper_base;

@@ -1,0 +1,116 @@
+// hosts: writes /etc/hosts and /etc/hostname inside the instance's root from
+// what the other plugins published: uts's "hostname", net's "address". Written
+// as a third party would: <nsrig/plugin.hpp> only, facts through host->fact
+// (hosts(5), hostname(5)).
+//
+//   [[namespace]]
+//   type = "hosts"
+//   hostname_file = true                         # write /etc/hostname (default true)
+//   extra = [{ address = "10.0.0.5", names = ["db", "db.local"] }]
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <nsrig/plugin.hpp>
+
+namespace {
+
+bool valid_ip(const std::string &s) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+// RFC 1123 labels: letters, digits, '-' and '.', at most 253 bytes.
+bool valid_name(const std::string &s) {
+  if (s.empty() || s.size() > 253 || s.front() == '-' || s.front() == '.') return false;
+  for (char ch : s)
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.')) return false;
+  return true;
+}
+
+// Writes `text` to `path` (replacing it) with plain system calls: this runs in the child.
+void write_file(const std::string &path, const std::string &text) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0 && errno == EROFS)
+    throw std::runtime_error("open('" + path + "'): read-only file system; hosts writes before the root is made "
+                             "read-only only when it runs before mnt's readonly step: set readonly = false in mnt, "
+                             "or drop hosts");
+  nsrig::check(fd, "open('" + path + "')");
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      close(fd);
+      errno = e;
+      nsrig::check(-1, "write('" + path + "')");
+    }
+    done += static_cast<size_t>(n);
+  }
+  nsrig::check(close(fd), "close('" + path + "')");
+}
+
+struct Hosts {
+  static constexpr const char *name = "hosts";
+  static constexpr const char *version = "1.0.0";
+  static constexpr const char *description = "writes /etc/hosts and /etc/hostname from the uts and net facts";
+  static constexpr uint64_t clone_flag = 0;
+  static constexpr const char *after[] = {"mnt", "uts", "net", nullptr};
+
+  bool hostname_file = true;
+  std::vector<std::pair<std::string, std::string>> extra;  // (address, "name1 name2")
+
+  void configure(nsrig::Context &c) {
+    hostname_file = c.boolean_or("hostname_file", true);
+    size_t n = c.size("extra");
+    if (c.has("extra") && c.kind("extra") != NSRIG_CFG_ARRAY)
+      c.fail_at("extra", "must be an array of { address = \"IP\", names = [\"name\", ...] }");
+    for (size_t i = 0; i < n; ++i) {
+      std::string at = "extra[" + std::to_string(i) + "]";
+      if (c.kind(at) != NSRIG_CFG_TABLE) c.fail_at(at, "must be a table { address = \"IP\", names = [...] }");
+      auto addr = c.string(at + ".address");
+      if (!addr) c.fail_at(at, "needs 'address'");
+      if (!valid_ip(*addr)) c.fail_at(at + ".address", "'" + *addr + "' is not an IPv4 or IPv6 address");
+      auto names = c.strings(at + ".names");
+      if (names.empty()) c.fail_at(at, "needs 'names': at least one host name");
+      std::string joined;
+      for (size_t k = 0; k < names.size(); ++k) {
+        if (!valid_name(names[k]))
+          c.fail_at(at + ".names[" + std::to_string(k) + "]",
+                    "'" + names[k] + "' is not a host name (letters, digits, '-' and '.', at most 253 bytes)");
+        joined += (joined.empty() ? "" : " ") + names[k];
+      }
+      extra.emplace_back(*addr, joined);
+    }
+    if (!c.has_plugin("mnt"))
+      c.fail_at("", "needs the mnt plugin with a root of the instance's own: without it, hosts would rewrite the "
+                    "host's /etc/hosts; add [[namespace]] type = \"mnt\" with root = ...");
+    c.describe("on_child_setup", "write /etc/hosts: localhost, the instance's address and hostname" +
+                                     std::string(extra.empty() ? "" : ", " + std::to_string(extra.size()) + " more"));
+    if (hostname_file) c.describe("on_child_setup", "write /etc/hostname: the uts hostname");
+  }
+
+  void child_setup(nsrig::Context &c) {
+    // Facts are as of the start of child setup: mnt's root and uts's hostname
+    // come from prepare, net's address from prepare (bridge) or parent_after_clone.
+    if (!c.fact("root"))
+      throw std::runtime_error("the mnt plugin gave this instance no root of its own (set root = ... in mnt): "
+                               "refusing to write the host's /etc/hosts");
+    auto hostname = c.fact("hostname");
+    std::string text = "# written by nsrig's hosts plugin for instance " + c.instance_id() + "\n";
+    text += "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+    if (hostname) {
+      std::string addr = c.fact("address").value_or("127.0.1.1");
+      addr = addr.substr(0, addr.find('/'));  // "10.231.0.2/24" -> "10.231.0.2"
+      text += addr + "\t" + *hostname + "\n";
+    }
+    for (auto &[a, names] : extra) text += a + "\t" + names + "\n";
+    write_file("/etc/hosts", text);
+    if (hostname_file && hostname) write_file("/etc/hostname", *hostname + "\n");
+  }
+};
+
+}  // namespace
+
+NSRIG_PLUGIN(Hosts)
