@@ -79,8 +79,9 @@ Plan make_plan(Instance &inst) {
   each("on_prepare", "parent", &nsrig_plugin_descriptor::on_prepare, "host-side resources");
   std::string flags;
   for (uint64_t bit = 1; bit; bit <<= 1)
-    if (inst.clone_flags & bit) flags += clone_flag_name(bit) + "|";
-  st.push_back({"clone", "core", "core", "clone3(" + flags + "CLONE_PIDFD); child waits on the sync socket"});
+    if ((inst.clone_flags & bit) && bit != CLONE_NEWTIME) flags += clone_flag_name(bit) + "|";
+  std::string time = (inst.clone_flags & CLONE_NEWTIME) ? " (CLONE_NEWTIME: its owner unshares it in the child)" : "";
+  st.push_back({"clone", "core", "core", "clone3(" + flags + "CLONE_PIDFD); child waits on the sync socket" + time});
   each("on_parent_after_clone", "parent", &nsrig_plugin_descriptor::on_parent_after_clone, "child known by pidfd");
   hooks("prestart", "parent");
   hooks("createRuntime", "parent");

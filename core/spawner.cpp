@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 
 #include "error.hpp"
@@ -203,9 +204,40 @@ int wait_readable(int fd, int sigfd) {
   }
 }
 
-}  // namespace
+// Reads a one-number sysctl file; -1 when absent.
+long read_sysctl(const char *path) {
+  FILE *f = std::fopen(path, "re");
+  if (!f) return -1;
+  long v = -1;
+  if (std::fscanf(f, "%ld", &v) != 1) v = -1;
+  std::fclose(f);
+  return v;
+}
 
-namespace {
+// Why clone3 failed, for the common errnos (clone(2) ERRORS; namespaces(7), /proc/sys/user).
+std::string clone_hint(int err, uint64_t flags) {
+  if (err == ENOSPC) {
+    if (flags & CLONE_NEWUSER) {
+      long max = read_sysctl("/proc/sys/user/max_user_namespaces");
+      return " (the user namespace limit is reached or 0: user.max_user_namespaces = " + std::to_string(max) +
+             "; raise it with sysctl -w user.max_user_namespaces=15000, or end other instances)";
+    }
+    return " (a namespace limit is reached or 0: see /proc/sys/user/max_*_namespaces)";
+  }
+  if (err == EPERM) {
+    if ((flags & CLONE_NEWUSER) && geteuid() != 0) {
+      if (read_sysctl("/proc/sys/kernel/unprivileged_userns_clone") == 0)
+        return " (unprivileged user namespaces are disabled: sysctl -w kernel.unprivileged_userns_clone=1, or run "
+               "as root)";
+      if (read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == 1)
+        return " (AppArmor restricts unprivileged user namespaces: kernel.apparmor_restrict_unprivileged_userns = 1)";
+      return " (the kernel refused an unprivileged user namespace: check user.max_user_namespaces and any LSM policy)";
+    }
+    return " (creating these namespaces needs CAP_SYS_ADMIN or a user namespace: add [[namespace]] type = \"user\" "
+           "first)";
+  }
+  return "";
+}
 
 }  // namespace
 
@@ -257,7 +289,10 @@ int run(Instance &inst, const Plan &plan, Timings *timings, const std::function<
     throw abort_run(errno_text("socketpair"), kExitOwnError);
   int pidfd = -1;
   clone_args args{};
-  args.flags = inst.clone_flags | CLONE_PIDFD;
+  // CLONE_NEWTIME stays out: a time namespace's offsets can only be written before any
+  // process is in it (time_namespaces(7)), so its owner unshares it in the child, writes
+  // /proc/self/timens_offsets and joins time_for_children (plugins/time).
+  args.flags = (inst.clone_flags & ~static_cast<uint64_t>(CLONE_NEWTIME)) | CLONE_PIDFD;
   args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
   args.exit_signal = SIGCHLD;
   if (inst.clone_cgroup_fd >= 0) {
@@ -270,10 +305,7 @@ int run(Instance &inst, const Plan &plan, Timings *timings, const std::function<
     inst.clone_cgroup_fd = -1;
   }
   if (pid < 0) {
-    std::string hint = errno == ENOSPC ? " (a namespace limit is 0 or reached: see /proc/sys/user/max_*_namespaces)"
-                       : errno == EPERM ? " (creating these namespaces needs CAP_SYS_ADMIN or a user namespace: "
-                                          "add [[namespace]] type = \"user\" first)"
-                                        : "";
+    std::string hint = clone_hint(errno, inst.clone_flags);
     std::string flags;
     for (uint64_t bit = 1; bit; bit <<= 1)
       if (inst.clone_flags & bit) flags += (flags.empty() ? "" : "|") + clone_flag_name(bit);

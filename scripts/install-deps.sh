@@ -11,6 +11,7 @@ pkgs=(
   libnl-3-dev libnl-route-3-dev
   procps iproute2 util-linux iputils-ping netcat-openbsd
   nginx-light apache2 curl containernetworking-plugins
+  uidmap
 )
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: run as root (apt-get needs it), or install these yourself: ${pkgs[*]}" >&2

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <nsrig/plugin.hpp>
 
@@ -100,9 +101,20 @@ mnt::Mount read_mount(nsrig::Context &c, const std::string &at) {
   return m;
 }
 
+// The initial user namespace maps every id to itself (user_namespaces(7)): only there
+// can the parent, as root, create an overlay for the child.
+bool in_initial_userns() {
+  FILE *f = std::fopen("/proc/self/uid_map", "re");
+  if (!f) return geteuid() == 0;
+  long long in = -1, out = -1, count = 0;
+  int n = std::fscanf(f, "%lld %lld %lld", &in, &out, &count);
+  std::fclose(f);
+  return n == 3 && in == 0 && out == 0 && count == 4294967295LL && geteuid() == 0;
+}
+
 struct Mnt {
   static constexpr const char *name = "mnt";
-  static constexpr const char *version = "1.1.0";
+  static constexpr const char *version = "1.2.0";
   static constexpr const char *description = "mount namespace: own root (overlay or dir), /dev, /proc, mounts";
   static constexpr uint64_t clone_flag = CLONE_NEWNS;
 
@@ -116,6 +128,7 @@ struct Mnt {
   std::string overlay_dir;  // <state dir>/mnt-root, made in prepare: the overlay's mount point
   int overlay_fd = -1;      // detached overlay mount, made in prepare, attached in the child
   bool overlay_made = false;  // keep = true keeps only an upper layer that was in use
+  bool rootless = false;      // not root: the child builds the overlay (build_rootless_overlay)
 
   ~Mnt() {
     if (overlay_fd >= 0) close(overlay_fd);
@@ -145,6 +158,18 @@ struct Mnt {
         need_existing(c, at, overlay_lower[i], true);
       }
       keep = c.boolean_or("root.overlay.keep", false);
+      // Without CAP_SYS_ADMIN in the initial user namespace the parent cannot
+      // create an overlay; the child builds one per directory inside its own.
+      rootless = !in_initial_userns();
+      if (rootless) {
+        if (!(c.clone_flags() & CLONE_NEWUSER))
+          c.fail_at("root", "an overlay root as an unprivileged user needs a user namespace: add [[namespace]] "
+                            "type = \"user\" first");
+        if (overlay_lower.size() != 1)
+          c.fail_at("root.overlay.lower", "rootless runs take one lower directory (the overlay is built per "
+                                          "top-level directory of it); run as root for more");
+        if (keep) c.fail_at("root.overlay.keep", "is not supported in rootless runs: the upper layers are private tmpfs");
+      }
     } else if (kind != NSRIG_CFG_NONE) {
       c.fail_at("root", "must be a directory path or { overlay = { lower = [\"/\"] } }");
     }
@@ -190,15 +215,17 @@ struct Mnt {
 
   // What `nsrig explain` lists: every mount in order, with its flags.
   void describe_steps(nsrig::Context &c) const {
-    if (!overlay_lower.empty()) {
-      std::string lower;
-      for (auto &l : overlay_lower) lower += (lower.empty() ? "" : ":") + l;
+    std::string lower;
+    for (auto &l : overlay_lower) lower += (lower.empty() ? "" : ":") + l;
+    if (!overlay_lower.empty() && !rootless)
       c.describe("on_prepare", "overlay lowerdir=" + lower + (keep ? ", upper kept in the state dir" : ", upper on a private tmpfs") +
                                    " (detached mount)");
-    }
     const char *hook = "on_child_setup";
     c.describe(hook, std::string("propagation of / ") + (propagation == MS_SLAVE ? "slave" : "private") + ", recursive");
-    if (!overlay_lower.empty()) c.describe(hook, "attach the overlay as the new root");
+    if (!overlay_lower.empty() && !rootless) c.describe(hook, "attach the overlay as the new root");
+    if (rootless)
+      c.describe(hook, "rootless: tmpfs as the new root, one overlay per top-level directory of " + lower +
+                           " (upper on private tmpfs), its symlinks and files");
     if (!root_dir.empty()) c.describe(hook, "bind " + root_dir + " onto itself as the new root (rec)");
     if (readonly) c.describe(hook, "root read-only, recursive (mount_setattr)");
     if (dev == "minimal") c.describe(hook, "/dev: tmpfs (nosuid,noexec) + null zero full random urandom tty bound, devpts, shm");
@@ -223,9 +250,10 @@ struct Mnt {
     if (overlay_lower.empty()) return;
     std::string lowers;
     for (auto &l : overlay_lower) lowers += (lowers.empty() ? "" : ":") + l;
-    c.publish("root", "overlay of " + lowers + (keep ? " (kept)" : ""));
+    c.publish("root", "overlay of " + lowers + (keep ? " (kept)" : "") + (rootless ? " (rootless, per directory)" : ""));
     overlay_dir = c.state_dir() + "/mnt-root";
     nsrig::check(mkdir(overlay_dir.c_str(), 0755), "mkdir('" + overlay_dir + "')");
+    if (rootless) return;  // built by the child, inside its user namespace
     std::string upper_base;
     if (keep) {
       upper_base = overlay_dir + "/layer";
@@ -255,6 +283,17 @@ struct Mnt {
     if (overlay_fd >= 0) {
       root = overlay_dir;
       mnt::attach(overlay_fd, root);
+    } else if (rootless && !overlay_lower.empty()) {
+      root = overlay_dir;
+      auto skipped = mnt::build_rootless_overlay(overlay_lower.front(), root);
+      std::erase_if(skipped, [&](const std::string &dir) {  // the profile mounts something there anyway
+        return std::any_of(mounts.begin(), mounts.end(), [&](const mnt::Mount &m) { return m.target == dir; });
+      });
+      if (!skipped.empty()) {
+        std::string names;
+        for (auto &n : skipped) names += (names.empty() ? "" : ", ") + n;
+        c.warn("rootless overlay: " + names + " have mounts below them and are empty inside");
+      }
     } else if (!root_dir.empty()) {
       root = root_dir;
       nsrig::check(mount(root.c_str(), root.c_str(), nullptr, MS_BIND | MS_REC, nullptr),

@@ -9,7 +9,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
@@ -50,8 +53,15 @@ std::string hint_for(const std::string &type, int err) {
     return "overlay: upper and work dirs must be on one filesystem, and not on an overlay themselves";
   if (err == ENOTDIR) return "a file cannot be mounted onto a directory, nor a directory onto a file";
   if (err == ENODEV) return "this kernel has no '" + type + "' filesystem";
-  if (err == EPERM)
-    return "not allowed here: in a user namespace, filesystems like sysfs need their own namespace too";
+  // In a user namespace, proc needs a pid namespace and sysfs a net namespace owned by it
+  // (mount_namespaces(7), user_namespaces(7) "Interaction of user namespaces and other types of namespaces").
+  if (err == EPERM && type == "proc")
+    return "in a user namespace proc needs a pid namespace of its own: add [[namespace]] type = \"pid\", or set "
+           "proc = false in mnt";
+  if (err == EPERM && type == "sysfs")
+    return "in a user namespace sysfs needs a net namespace of its own: add [[namespace]] type = \"net\", or set "
+           "sys = false in mnt";
+  if (err == EPERM) return "not allowed here: in a user namespace, some filesystems need their own namespace too";
   return "";
 }
 
@@ -307,6 +317,64 @@ int make_overlay(const std::vector<std::string> &lower, const std::string &upper
   }
   if (tmp >= 0) close(tmp);  // the overlay holds its own reference to the upper mount
   return m;
+}
+
+std::vector<std::string> build_rootless_overlay(const std::string &lower, const std::string &target) {
+  if (mount("tmpfs", target.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0)
+    fail(describe("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") + " (the rootless root's base)", errno);
+  // Mount points as this mount namespace sees them (a copy of the host's, all locked).
+  std::vector<std::string> points;
+  if (FILE *f = std::fopen("/proc/self/mountinfo", "re")) {
+    char line[4096];
+    while (std::fgets(line, sizeof line, f)) {
+      char mp[4096];
+      if (std::sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1) points.emplace_back(mp);
+    }
+    std::fclose(f);
+  }
+  std::string base = lower == "/" ? "" : lower;
+  auto has_mounts_at_or_below = [&](const std::string &dir) {
+    for (auto &p : points)
+      if (p == dir || p.starts_with(dir + "/")) return true;
+    return false;
+  };
+  std::vector<std::string> skipped;
+  DIR *d = opendir(lower.c_str());
+  if (!d) fail("opendir('" + lower + "')", errno);
+  struct Closer {
+    DIR *d;
+    ~Closer() { closedir(d); }
+  } closer{d};
+  while (dirent *e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    std::string src = base + "/" + name, dst = target + "/" + name;
+    struct stat st {};
+    if (lstat(src.c_str(), &st) != 0) continue;  // gone since readdir
+    if (S_ISLNK(st.st_mode)) {
+      char buf[4096];
+      ssize_t n = readlink(src.c_str(), buf, sizeof buf - 1);
+      if (n < 0) fail("readlink('" + src + "')", errno);
+      buf[n] = 0;
+      if (symlink(buf, dst.c_str()) != 0) fail("symlink('" + std::string(buf) + "', '" + dst + "')", errno);
+    } else if (S_ISDIR(st.st_mode)) {
+      if (mkdir(dst.c_str(), st.st_mode & 07777) != 0) fail("mkdir('" + dst + "')", errno);
+      if (has_mounts_at_or_below(src)) {
+        if (src != "/proc" && src != "/sys" && src != "/dev") skipped.push_back(src);
+        continue;
+      }
+      int fd = make_overlay({src}, "");
+      Fd guard(fd);
+      attach(fd, dst);
+    } else if (S_ISREG(st.st_mode)) {
+      int fd = open(dst.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      if (fd < 0) fail("create '" + dst + "'", errno);
+      close(fd);
+      if (mount(src.c_str(), dst.c_str(), nullptr, MS_BIND, nullptr) != 0)
+        fail(describe(src, dst, "", MS_BIND, ""), errno);
+    }
+  }
+  return skipped;
 }
 
 void attach(int fd, const std::string &target) {

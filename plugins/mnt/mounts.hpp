@@ -86,6 +86,21 @@ void pivot_into(const std::string &root);
  */
 int make_overlay(const std::vector<std::string> &lower, const std::string &upper_base);
 
+/**
+ * Rootless variant of an overlay of `lower` (one directory), built inside the
+ * child's user and mount namespaces, where the parent's fsopen of an overlay
+ * is not allowed (it needs CAP_SYS_ADMIN in the initial user namespace) and
+ * `lower` itself cannot be a layer when mounts below it are locked
+ * (user_namespaces(7), "Restrictions on mount namespaces"; overlayfs refuses
+ * such a layer: "failed to clone lowerpath"). Mounts a tmpfs on `target` and
+ * gives it one overlay per top-level directory of `lower` that has no mount
+ * below it (each with its upper on a private tmpfs), the same symlinks, and
+ * bind mounts of top-level files. Directories with mounts below them stay
+ * empty; their names are returned (except /proc, /sys and /dev, which the
+ * plugin mounts afresh). Throws std::runtime_error naming the entry.
+ */
+std::vector<std::string> build_rootless_overlay(const std::string &lower, const std::string &target);
+
 /** Attaches detached mount `fd` on `target` (move_mount(2), MOVE_MOUNT_F_EMPTY_PATH). */
 void attach(int fd, const std::string &target);
 

@@ -6,9 +6,14 @@
 // id, one line, and must write "deny" to /proc/PID/setgroups before gid_map.
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
+#include <sys/wait.h>
 #include <sched.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <nsrig/plugin.hpp>
 #include <vector>
 
@@ -55,47 +60,171 @@ std::string format(const std::vector<Range> &m) {
   return s;
 }
 
+// The rule an EPERM on a map file breaks (user_namespaces(7), "Defining user and group ID mappings").
+std::string eperm_rule(const std::string &path) {
+  if (path.ends_with("/setgroups"))
+    return "setgroups must be written before gid_map, only once, and must be \"deny\" under a namespace that denies it";
+  return "each map is written once; a writer without CAP_SETUID/CAP_SETGID over the parent namespace may map only "
+         "its own id, in one line, and for gid_map only after writing \"deny\" to setgroups; ranges beyond that "
+         "go through newuidmap/newgidmap (package uidmap) and /etc/subuid, /etc/subgid";
+}
+
 void write_file(const std::string &path, const std::string &data) {
   int fd = static_cast<int>(nsrig::check(open(path.c_str(), O_WRONLY | O_CLOEXEC), "open('" + path + "')"));
   ssize_t n = write(fd, data.data(), data.size());
   int e = errno;
   close(fd);
-  errno = e;
   std::string shown = data;
   while (!shown.empty() && shown.back() == '\n') shown.pop_back();
   for (auto &ch : shown)
     if (ch == '\n') ch = ',';
-  if (n != static_cast<ssize_t>(data.size())) nsrig::check(-1, "write('" + path + "', '" + shown + "')");
+  if (n == static_cast<ssize_t>(data.size())) return;
+  std::string what = "write('" + path + "', '" + shown + "'): " + std::strerror(e);
+  if (e == EPERM) what += " (" + eperm_rule(path) + ")";
+  throw std::runtime_error(what);
+}
+
+// Absolute path of `tool` in the usual places, or "".
+std::string find_tool(const char *tool) {
+  for (const char *dir : {"/usr/bin/", "/bin/", "/usr/local/bin/", "/usr/sbin/"}) {
+    std::string p = std::string(dir) + tool;
+    if (access(p.c_str(), X_OK) == 0) return p;
+  }
+  return "";
+}
+
+// Runs newuidmap/newgidmap PID INSIDE OUTSIDE COUNT...; its stderr becomes the message.
+void run_map_tool(const std::string &tool, int pid, const std::vector<Range> &m) {
+  std::vector<std::string> args = {tool, std::to_string(pid)};
+  for (auto &r : m)
+    for (int64_t v : {r.inside, r.outside, r.count}) args.push_back(std::to_string(v));
+  std::vector<char *> argv;
+  for (auto &a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int err[2];
+  nsrig::check(pipe2(err, O_CLOEXEC), "pipe2");
+  pid_t child = fork();
+  if (child == 0) {
+    dup2(err[1], 2);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(err[1]);
+  std::string text;
+  char buf[512];
+  for (ssize_t n; (n = read(err[0], buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  close(err[0]);
+  if (child < 0) nsrig::check(-1, "fork for " + tool);
+  int st = 0;
+  while (waitpid(child, &st, 0) < 0 && errno == EINTR) {
+  }
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+    std::string cmd;
+    for (auto &a : args) cmd += (cmd.empty() ? "" : " ") + a;
+    throw std::runtime_error(cmd + " failed" + (text.empty() ? "" : ": " + text) +
+                             " (the ranges must be yours in /etc/subuid and /etc/subgid)");
+  }
+}
+
+// The ids mapped in nsrig's own user namespace, each to itself: "inside inside count" per line of `file`.
+std::vector<Range> identity_of(const char *file) {
+  std::vector<Range> out;
+  if (FILE *f = std::fopen(file, "re")) {
+    long long in = 0, outside = 0, count = 0;
+    while (std::fscanf(f, "%lld %lld %lld", &in, &outside, &count) == 3) out.push_back(Range{in, in, count});
+    std::fclose(f);
+  }
+  if (out.empty()) out.push_back(Range{0, 0, 4294967295LL});
+  return out;
+}
+
+// True when `file` (/etc/subuid) has a line for the user named `user` or for `id`.
+bool has_subids(const char *file, const std::string &user, int64_t id) {
+  FILE *f = std::fopen(file, "re");
+  if (!f) return false;
+  char line[512];
+  bool found = false;
+  while (!found && std::fgets(line, sizeof line, f)) {
+    std::string l(line);
+    std::string owner = l.substr(0, l.find(':'));
+    found = owner == user || owner == std::to_string(id);
+  }
+  std::fclose(f);
+  return found;
 }
 
 struct User {
   static constexpr const char *name = "user";
-  static constexpr const char *version = "1.0.0";
+  static constexpr const char *version = "1.1.0";
   static constexpr const char *description = "user namespace: uid_map/gid_map written by the parent";
   static constexpr uint64_t clone_flag = CLONE_NEWUSER;
 
   std::vector<Range> uids, gids;
   std::string setgroups;
+  bool rootless = false;
+  std::string newuidmap, newgidmap;  // set when the maps need the setuid helpers
+
+  // Only the caller's own id, once: what an unprivileged process may write itself.
+  static bool own_id_only(const std::vector<Range> &m, int64_t id) {
+    return m.size() == 1 && m[0].outside == id && m[0].count == 1;
+  }
 
   void configure(nsrig::Context &c) {
     uids = read_map(c, "uid_map");
     gids = read_map(c, "gid_map");
     bool root = geteuid() == 0;
-    // As root with no maps: root to root, every id to itself (the initial namespace's map).
     const int64_t uid = geteuid(), gid = getegid();
-    if (uids.empty()) uids = {root ? Range{0, 0, 4294967295LL} : Range{0, uid, 1}};
-    if (gids.empty()) gids = {root ? Range{0, 0, 4294967295LL} : Range{0, gid, 1}};
-    setgroups = c.string_or("setgroups", root ? "allow" : "deny");
+    bool has_maps = c.has("uid_map") || c.has("gid_map");
+    // rootless: the caller becomes 0 inside, alone (unshare -r); the default when not root.
+    auto asked = c.boolean("rootless");
+    rootless = asked.value_or(!root && !has_maps);
+    if (rootless && has_maps)
+      c.fail_at(asked ? "rootless" : "uid_map",
+                "rootless = true maps you to uid/gid 0 inside by itself: remove uid_map and gid_map, or set "
+                "rootless = false to give ranges (more than your own id needs newuidmap and /etc/subuid)");
+    if (rootless) {
+      uids = {Range{0, uid, 1}};
+      gids = {Range{0, gid, 1}};
+    }
+    // As root with no maps: every id nsrig's own namespace has maps to itself (in the
+    // initial namespace all of them; under `unshare -r` only 0).
+    if (uids.empty()) uids = root ? identity_of("/proc/self/uid_map") : std::vector<Range>{Range{0, uid, 1}};
+    if (gids.empty()) gids = root ? identity_of("/proc/self/gid_map") : std::vector<Range>{Range{0, gid, 1}};
+    bool helpers = !root && !(own_id_only(uids, uid) && own_id_only(gids, gid));
+    // A namespace under one that denies setgroups must deny it too (user_namespaces(7), /proc/PID/setgroups).
+    bool parent_denies = false;
+    if (FILE *f = std::fopen("/proc/self/setgroups", "re")) {
+      char word[16] = {};
+      parent_denies = std::fscanf(f, "%15s", word) == 1 && std::string(word) == "deny";
+      std::fclose(f);
+    }
+    setgroups = c.string_or("setgroups", (root && !rootless) || helpers ? (parent_denies ? "deny" : "allow") : "deny");
     if (setgroups != "allow" && setgroups != "deny") c.fail_at("setgroups", "must be \"allow\" or \"deny\"");
-    if (!root) {
-      if (uids.size() != 1 || uids[0].outside != uid || uids[0].count != 1)
-        c.fail_at("uid_map", "as an unprivileged user only your own uid (" + std::to_string(uid) +
-                                 ") can be mapped, with count = 1; run as root for more");
-      if (gids.size() != 1 || gids[0].outside != gid || gids[0].count != 1)
-        c.fail_at("gid_map", "as an unprivileged user only your own gid (" + std::to_string(gid) +
-                                 ") can be mapped, with count = 1; run as root for more");
-      if (setgroups != "deny")
-        c.fail_at("setgroups", "must be \"deny\" when running unprivileged (user_namespaces(7))");
+    if (!root && !helpers && setgroups != "deny")
+      c.fail_at("setgroups", "must be \"deny\" when an unprivileged user maps its own gid (user_namespaces(7))");
+    if (helpers) {
+      // More than the caller's own id: the setuid helpers from shadow's uidmap package,
+      // which check the ranges against /etc/subuid and /etc/subgid (newuidmap(1)).
+      newuidmap = find_tool("newuidmap");
+      newgidmap = find_tool("newgidmap");
+      if (newuidmap.empty() || newgidmap.empty())
+        c.fail_at("uid_map", "maps more than your own id (" + std::to_string(uid) + "), which as an unprivileged "
+                             "user needs newuidmap and newgidmap: apt-get install uidmap; or set rootless = true");
+      std::string name;  // /etc/subuid names users by name or by uid
+      if (const passwd *pw = getpwuid(static_cast<uid_t>(uid))) name = pw->pw_name;
+      if (!has_subids("/etc/subuid", name, uid))
+        c.fail_at("uid_map", "maps more than your own id, but /etc/subuid has no range for uid " + std::to_string(uid) +
+                                 (name.empty() ? "" : " (" + name + ")") + ": add one (usermod --add-subuids) or set "
+                                 "rootless = true");
+      if (!has_subids("/etc/subgid", name, gid))
+        c.fail_at("gid_map", "maps more than your own id, but /etc/subgid has no range for gid " + std::to_string(gid) +
+                                 ": add one (usermod --add-subgids) or set rootless = true");
+      if (setgroups == "deny") c.fail_at("setgroups", "\"deny\" cannot be combined with newgidmap; remove it");
     }
     switch_to_root = maps_zero(uids) && maps_zero(gids);
     if (!switch_to_root)
@@ -120,6 +249,11 @@ struct User {
   bool switch_to_root = false;
 
   void parent_after_clone(nsrig::Context &c) {
+    if (!newuidmap.empty()) {
+      run_map_tool(newuidmap, c.child_pid(), uids);
+      run_map_tool(newgidmap, c.child_pid(), gids);
+      return;
+    }
     std::string proc = "/proc/" + std::to_string(c.child_pid());
     write_file(proc + "/uid_map", format(uids));
     // setgroups must be set before gid_map; "deny" is required for an unprivileged gid_map.
