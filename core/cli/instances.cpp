@@ -9,7 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <map>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -312,6 +314,67 @@ int cmd_logs(const Options &o) {
   return 0;
 }
 
+// Moves the calling process into every cgroup of `pid` that differs from its own, so that
+// what exec starts counts against the instance's limits and ends with it (cgroups(7),
+// /proc/PID/cgroup; v1 hierarchies matched to their mounts by controller list).
+void join_cgroups(pid_t pid) {
+  auto read_lines = [](const std::string &path) {
+    std::vector<std::string> out;
+    std::ifstream f(path);
+    for (std::string l; std::getline(f, l);) out.push_back(l);
+    return out;
+  };
+  std::map<std::string, std::string> mine;  // "controllers" -> path
+  for (auto &l : read_lines("/proc/self/cgroup")) {
+    size_t a = l.find(':'), b = l.find(':', a + 1);
+    if (a != std::string::npos && b != std::string::npos) mine[l.substr(a + 1, b - a - 1)] = l.substr(b + 1);
+  }
+  // Mount point of each hierarchy: cgroup2 for "", else the v1 mount whose options hold its controllers.
+  std::map<std::string, std::string> mounts;
+  for (auto &l : read_lines("/proc/self/mountinfo")) {
+    std::istringstream in(l);
+    std::vector<std::string> f;
+    for (std::string w; in >> w;) f.push_back(w);
+    // mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT ... - FSTYPE SOURCE SUPEROPTIONS (proc(5))
+    size_t dash = std::find(f.begin(), f.end(), "-") - f.begin();
+    if (f.size() < 5 || dash + 3 >= f.size()) continue;
+    std::string type = f[dash + 1], opts = f[dash + 3];
+    if (type == "cgroup2" && !mounts.count("")) mounts[""] = f[4];
+    if (type != "cgroup") continue;
+    std::vector<std::string> ctrls;
+    std::istringstream o(opts);
+    for (std::string w; std::getline(o, w, ',');)
+      if (w != "rw" && w != "ro" && !w.starts_with("release_agent") && w != "clone_children" && w != "noprefix" &&
+          w != "xattr" && w != "nsdelegate" && w != "relatime" && w != "cpuset_v2_mode")
+        ctrls.push_back(w);
+    std::sort(ctrls.begin(), ctrls.end());
+    std::string key;
+    for (auto &c : ctrls) key += (key.empty() ? "" : ",") + c;
+    if (!mounts.count(key)) mounts[key] = f[4];
+  }
+  for (auto &l : read_lines("/proc/" + std::to_string(pid) + "/cgroup")) {
+    size_t a = l.find(':'), b = l.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    std::string ctrl = l.substr(a + 1, b - a - 1), path = l.substr(b + 1);
+    if (mine[ctrl] == path) continue;
+    std::vector<std::string> parts;
+    std::istringstream c(ctrl);
+    for (std::string w; std::getline(c, w, ',');) parts.push_back(w);
+    std::sort(parts.begin(), parts.end());
+    std::string key;
+    for (auto &w : parts) key += (key.empty() ? "" : ",") + w;
+    auto m = mounts.find(key);
+    if (m == mounts.end()) continue;  // a hierarchy nsrig cannot see: nothing to join
+    std::string procs = m->second + path + "/cgroup.procs";
+    std::ofstream out(procs);
+    out << "0\n";
+    out.flush();
+    if (!out)
+      throw Error(errno_text("join the instance's cgroup: write '0' to '" + procs + "'") +
+                  "; the instance's limits would not apply to the command");
+  }
+}
+
 int cmd_exec(const Options &o) {
   check_name(o.name);
   if (o.command.empty()) throw Error("no command: nsrig exec NAME -- CMD [ARGS...]");
@@ -326,6 +389,7 @@ int cmd_exec(const Options &o) {
   uint64_t flags = 0;
   for (auto &t : kNsTypes)
     if (s.clone_flags & t.flag) flags |= t.flag;
+  join_cgroups(s.pid);  // while the host's cgroup mounts are still visible
   // One setns(2) on a pidfd joins them all at once, the user namespace first (setns(2), kernel >= 5.8).
   if (setns(pidfd, static_cast<int>(flags)) != 0)
     throw Error(errno_text("setns(pidfd of " + std::to_string(s.pid) + ", the instance's namespaces)") +

@@ -193,6 +193,24 @@ TEST(Cgroup, ProcSelfCgroupIsRootWithUserAndPidNamespaces) {
   EXPECT_EQ(leftovers(id), "");
 }
 
+// nsrig exec joins the instance's cgroups too: what it starts counts against the
+// limits and is killed with the instance.
+TEST(Cgroup, ExecJoinsTheInstancesCgroups) {
+  REQUIRE_ROOT();
+  TempDir state, d;
+  std::string name = "cgexec" + std::to_string(getpid());
+  auto p = d.write("p.toml", "version = 1\n" + kUserPidMnt + "[[namespace]]\ntype = \"cgroup\"\npids_max = 50\n");
+  Result r = run_nsrig_in(state.path(), {"run", "-d", "--name", name, "-p", p, "--", "sleep", "1000"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Result e = run_nsrig_in(state.path(), {"exec", name, "--", "cat", "/proc/self/cgroup"});
+  EXPECT_EQ(e.exit_code, 0) << e.err;
+  auto got = lines(e.out);
+  EXPECT_FALSE(got.empty());
+  for (auto &l : got) EXPECT_THAT(l, ::testing::EndsWith(":/")) << "exec'd command outside the instance's cgroup";
+  EXPECT_EQ(run_nsrig_in(state.path(), {"rm", "-f", name}).exit_code, 0);
+  EXPECT_EQ(leftovers(name), "");
+}
+
 // A bounded fork bomb: a loop that starts sleeps in the background stops
 // when fork fails at pids_max, and never more than pids_max processes exist.
 TEST(Cgroup, ForkBombStopsAtPidsMax) {
