@@ -118,7 +118,10 @@ void stop_instance(const InstanceState &s, int grace_s) {
 void teardown_stale(const InstanceState &s, const Options &o) {
   try {
     Options again = o;
-    again.profiles = s.profiles;
+    // The merged profile as it was at start (profile.toml), so that a profile file
+    // edited or removed since does not keep its instance from being torn down.
+    std::string saved = instance_dir(s.name) + "/profile.toml";
+    again.profiles = fs::exists(saved) ? std::vector<std::string>{saved} : s.profiles;
     again.command = s.command.empty() ? std::vector<std::string>{"true"} : s.command;
     Loaded l(again, s.name);
     l.inst->keep_state_dir = true;
@@ -180,6 +183,11 @@ int cmd_run_detached(const Options &o) {
   st.cwd = inst.process.cwd;
   st.env = inst.process.env;
   st.profile_hash = profile_hash(l->profile);
+  {
+    std::ofstream saved(dir + "/profile.toml");
+    saved << "# the merged profile of instance '" << name << "' at its start (nsrig rm uses it after a crash)\n"
+          << "version = 1\n" << toml::toml_formatter(l->profile.root) << "\n";
+  }
   st.clone_flags = inst.clone_flags;
   st.keep = !o.remove;
 

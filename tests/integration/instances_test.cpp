@@ -112,6 +112,7 @@ TEST(Instances, KilledSupervisorLeavesAStoppedInstanceThatRmCleans) {
   TempDir d;
   auto p = d.write("p.toml", "version = 1\ninclude = [\"" + kExamples + "web-base.toml\"]\n");
   ASSERT_EQ(h.nsrig({"run", "-d", "--name", "orphan", "-p", p, "--", "sleep", "1000"}).exit_code, 0);
+  fs::remove(p);  // rm must not need the profile file: the instance keeps its merged profile
   pid_t sup = std::stoi(h.field("orphan", "supervisor_pid"));
   ASSERT_GT(sup, 0);
   kill(sup, SIGKILL);
