@@ -8,10 +8,20 @@
 //               reported as counters (microseconds per spawn).
 //  NetMode/*     spawn cost of net modes none, veth, bridge, cni over no net namespace.
 //  Load         profile parse + merge, plugin loading, planning, configure.
+//  BindMounts/N the mnt plugin alone with N bind mounts (1, 10, 100, 1000),
+//               against mnt with none; counter per_mount_us.
+//  Concurrency/C  C forked workers spawning the six at once; items_per_second
+//               is spawns per second.
+//  Plugins/K    the six plus K no-op plugins (0, 10, 50; bench/noop_plugin.cpp)
+//               against the six alone; counters per_plugin_us (whole spawn)
+//               and per_plugin_parent_hooks_us (the parent's hook loops). Runs last.
 //
-// Compare ratios within one run (e.g. InProcess/all vs Floor/all); absolute
-// times on shared VMs drift by tens of percent. Needs root.
+// Scaling cases time their subject interleaved with its base case, in the
+// same process (manual time: the subject's spawns only), so drift hits both
+// alike. Compare ratios within one run (e.g. InProcess/all vs Floor/all);
+// absolute times on shared VMs drift by tens of percent. Needs root.
 #include <benchmark/benchmark.h>
+#include <fcntl.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
@@ -19,7 +29,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 
@@ -83,7 +95,7 @@ std::string profile_text(const Case &c) {
 struct Loaded {
   std::string file;
   nsrig::Profile profile;
-  nsrig::Registry registry{{NSRIG_PLUGIN_DIR}};
+  nsrig::Registry registry{{NSRIG_PLUGIN_DIR, NSRIG_NOOP_DIR}};
   std::unique_ptr<nsrig::Instance> inst;
   nsrig::Plan plan;
   explicit Loaded(const Case &c) : Loaded(c.name, profile_text(c)) {}
@@ -172,6 +184,189 @@ void Load(benchmark::State &state) {
   }
 }
 
+// ---- Scaling ---------------------------------------------------------------
+
+// One spawn of `l`; its wall time in microseconds, or -1 after SkipWithError.
+// `hooks_us` gets the parent-side hook phases' time (prepare,
+// parent_after_clone, post_start, teardown: the core's loops over the
+// plugins, little else), which vary far less than a whole spawn.
+double timed_spawn(benchmark::State &state, Loaded &l, double &hooks_us) {
+  nsrig::Timings t;
+  auto start = std::chrono::steady_clock::now();
+  try {
+    if (nsrig::run(*l.inst, l.plan, &t) != 0) throw nsrig::Error("payload failed");
+  } catch (const nsrig::Error &e) {
+    state.SkipWithError(e.what());
+    return -1;
+  }
+  double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+  for (auto &[phase, v] : t)
+    if (phase == "prepare" || phase == "parent_after_clone" || phase == "post_start" || phase == "teardown")
+      hooks_us += static_cast<double>(v);
+  return us;
+}
+
+// Each iteration spawns `base` and `subject` (which goes first alternates);
+// the benchmark's time is the subject's alone (UseManualTime). Counters:
+// base_us, the base's mean; `per` = (subject - base) / units, the cost of
+// one unit of what the subject adds, whole spawns; and with `hooks`,
+// `per`_parent_hooks the same over the parent-side hook phases only. On a
+// noisy machine a small difference over few iterations can come out
+// negative; run longer.
+void versus_base(benchmark::State &state, Loaded &base, Loaded &subject, int units, const std::string &per,
+                 bool hooks = false) {
+  double base_sum = 0, subject_sum = 0, base_hooks = 0, subject_hooks = 0;
+  bool subject_first = false;
+  for (auto _ : state) {
+    subject_first = !subject_first;
+    double s = subject_first ? timed_spawn(state, subject, subject_hooks) : 0;
+    double b = s < 0 ? -1 : timed_spawn(state, base, base_hooks);
+    if (!subject_first && b >= 0) s = timed_spawn(state, subject, subject_hooks);
+    if (b < 0 || s < 0) break;
+    base_sum += b;
+    subject_sum += s;
+    state.SetIterationTime(s / 1e6);
+  }
+  using benchmark::Counter;
+  state.counters["base_us"] = Counter(base_sum, Counter::kAvgIterations);
+  if (units <= 0) return;
+  state.counters[per + "_us"] = Counter((subject_sum - base_sum) / units, Counter::kAvgIterations);
+  if (hooks)
+    state.counters[per + "_parent_hooks_us"] = Counter((subject_hooks - base_hooks) / units, Counter::kAvgIterations);
+}
+
+// A tree under /tmp for bind mounts: src/ and the targets t/0 ... t/N-1,
+// made before the profile is configured (without a root of its own the mnt
+// plugin never creates targets on the host) and removed afterwards. Every
+// mount happens in the child's mount namespace, made private first, so none
+// reaches the host; remove_all would fail on a leaked one (EBUSY).
+struct BindTree {
+  std::string dir;
+  explicit BindTree(int n) {
+    char tmpl[] = "/tmp/nsrig-bench-binds-XXXXXX";
+    if (!mkdtemp(tmpl)) throw nsrig::Error(nsrig::errno_text("mkdtemp('/tmp/nsrig-bench-binds-XXXXXX')"));
+    dir = tmpl;
+    std::filesystem::create_directories(dir + "/src");
+    std::filesystem::create_directories(dir + "/t");
+    for (int i = 0; i < n; ++i) std::filesystem::create_directory(dir + "/t/" + std::to_string(i));
+  }
+  ~BindTree() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    if (ec) std::fprintf(stderr, "spawn_bench: cannot remove %s: %s\n", dir.c_str(), ec.message().c_str());
+  }
+  std::string profile(int n) const {
+    std::string t = "version = 1\n[[namespace]]\ntype = \"mnt\"\nmounts = [\n";
+    for (int i = 0; i < n; ++i) {
+      std::string target = dir + "/t/" + std::to_string(i);
+      t += "  { type = \"bind\", source = \"" + dir + "/src\", target = \"" + target + "\" },\n";
+    }
+    return t + "]\n";
+  }
+};
+
+void BindMounts(benchmark::State &state) {
+  int n = static_cast<int>(state.range(0));
+  BindTree tree(n);
+  Loaded base("binds-base", tree.profile(0));
+  Loaded subject("binds-" + std::to_string(n), tree.profile(n));
+  versus_base(state, base, subject, n, "per_mount");
+}
+
+// The six namespace plugins, then `noops` no-op plugins (noop0 ...).
+std::string plugins_profile(int noops) {
+  std::string t = profile_text(kCases[7]);
+  for (int i = 0; i < noops; ++i) t += "[[namespace]]\ntype = \"noop" + std::to_string(i) + "\"\n";
+  return t;
+}
+
+// Registered last: the no-op libraries may stay mapped after their registry
+// is gone, and clone3 copies every mapping into each child.
+void Plugins(benchmark::State &state) {
+  int k = static_cast<int>(state.range(0));
+  Loaded base("plugins-base", plugins_profile(0));
+  Loaded subject("plugins-" + std::to_string(k), plugins_profile(k));
+  versus_base(state, base, subject, k, "per_plugin", true);
+}
+
+// C workers, forked with the six-namespace instance already loaded, each its
+// own instance (id); one iteration is one round: every worker spawns once,
+// at the same time, and the round ends when the last is done. Forked
+// workers, not ->Threads(): clone3 called directly (not glibc's fork) in a
+// multi-threaded process gives the child copies of locks another thread may
+// hold (malloc's), and the child runs plugin code that allocates.
+class Workers {
+ public:
+  Workers(Loaded &l, int n) {
+    for (int i = 0; i < n; ++i) {
+      int to[2], from[2];
+      if (pipe2(to, O_CLOEXEC) != 0 || pipe2(from, O_CLOEXEC) != 0) throw nsrig::Error(nsrig::errno_text("pipe2"));
+      pid_t pid = fork();
+      if (pid < 0) throw nsrig::Error(nsrig::errno_text("fork of a bench worker"));
+      if (pid == 0) {
+        close(to[1]);
+        close(from[0]);
+        for (int fd : go_) close(fd);  // earlier workers' ends: their EOF must come from the parent alone
+        for (int fd : done_) close(fd);
+        serve(l, to[0], from[1]);
+      }
+      close(to[0]);
+      close(from[1]);
+      pids_.push_back(pid);
+      go_.push_back(to[1]);
+      done_.push_back(from[0]);
+    }
+  }
+  ~Workers() {
+    for (int fd : go_) close(fd);  // EOF: each worker exits
+    for (int fd : done_) close(fd);
+    for (pid_t p : pids_) waitpid(p, nullptr, 0);
+  }
+  Workers(const Workers &) = delete;
+  Workers &operator=(const Workers &) = delete;
+
+  /** One round; false when a worker's spawn failed (it printed why). */
+  bool round() {
+    char c = 'g';
+    for (int fd : go_)
+      if (write(fd, &c, 1) != 1) return false;
+    bool ok = true;
+    for (int fd : done_) ok &= read(fd, &c, 1) == 1 && c == '0';
+    return ok;
+  }
+
+ private:
+  [[noreturn]] static void serve(Loaded &l, int go, int done) {
+    l.inst->id = nsrig::make_instance_id();  // names plugins derive from the id stay apart
+    char c;
+    while (read(go, &c, 1) == 1) {
+      char r = '0';
+      try {
+        if (nsrig::run(*l.inst, l.plan) != 0) r = '1';
+      } catch (const nsrig::Error &e) {
+        std::fprintf(stderr, "spawn_bench worker %d: %s\n", getpid(), e.what());
+        r = '1';
+      }
+      if (write(done, &r, 1) != 1) break;
+    }
+    _exit(0);
+  }
+  std::vector<pid_t> pids_;
+  std::vector<int> go_, done_;
+};
+
+void Concurrency(benchmark::State &state) {
+  int n = static_cast<int>(state.range(0));
+  Loaded l("concurrency", plugins_profile(0));
+  Workers w(l, n);
+  for (auto _ : state)
+    if (!w.round()) {
+      state.SkipWithError("a worker's spawn failed (see its message above)");
+      break;
+    }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+
 void cases(benchmark::internal::Benchmark *b) {
   for (int i = 0; i < static_cast<int>(std::size(kCases)); ++i) b->Arg(i);
 }
@@ -183,11 +378,14 @@ BENCHMARK(FloorExit)->Apply(cases)->Unit(benchmark::kMicrosecond)->UseRealTime()
 BENCHMARK(InProcess)->Apply(cases)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(NetMode)->DenseRange(0, 4)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(Load)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BindMounts)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond)->UseManualTime();
+BENCHMARK(Concurrency)->Arg(1)->Arg(2)->Arg(4)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(Plugins)->Arg(0)->Arg(10)->Arg(50)->Unit(benchmark::kMicrosecond)->UseManualTime();
 
 int main(int argc, char **argv) {
   nsrig::log::init(nsrig::log::Level::warning, nsrig::log::Format::text);
   std::vector<char *> args(argv, argv + argc);
-  std::string only_load = "--benchmark_filter=^Load$";
+  std::string only_load = "--benchmark_filter=^Load/";  // UseRealTime names it Load/real_time
   if (geteuid() != 0) {
     std::fprintf(stderr, "spawn_bench: not root, so only Load runs (creating namespaces needs root)\n");
     args.push_back(only_load.data());
@@ -200,6 +398,12 @@ int main(int argc, char **argv) {
     std::string s;
     std::getline(f, s);
     return s;
+  }());
+  benchmark::AddCustomContext("cpu", [] {
+    std::ifstream f("/proc/cpuinfo");
+    for (std::string l; std::getline(f, l);)
+      if (l.starts_with("model name")) return l.substr(l.find(':') + 2);
+    return std::string("unknown");
   }());
   benchmark::AddCustomContext("host_mounts", [] {
     std::ifstream f("/proc/self/mountinfo");
