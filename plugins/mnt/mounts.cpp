@@ -14,7 +14,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
+#include <vector>
 
 namespace mnt {
 namespace {
@@ -179,10 +181,19 @@ void mount_one(int root_fd, const std::string &root, const Mount &m) {
 }
 
 void setup_dev_minimal(int root_fd, const std::string &root) {
+  // The host's nodes, opened before the tmpfs goes on <root>/dev: with root = "/" that
+  // tmpfs covers the host's /dev itself.
+  const char *nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+  std::vector<std::unique_ptr<Fd>> held;
+  for (const char *node : nodes) {
+    std::string path = std::string("/dev/") + node;
+    held.push_back(std::make_unique<Fd>(open(path.c_str(), O_PATH | O_CLOEXEC)));
+    if (held.back()->fd < 0) fail("open the host's '" + path + "' (bound into the minimal /dev)", errno);
+  }
   Mount dev{"tmpfs", "", "/dev", {}, "", "", "mode=755,size=65536", MS_NOSUID | MS_NOEXEC, false};
   mount_one(root_fd, root, dev);
-  for (const char *node : {"null", "zero", "full", "random", "urandom", "tty"}) {
-    Mount b{"bind", std::string("/dev/") + node, std::string("/dev/") + node, {}, "", "", "", 0, true};
+  for (size_t i = 0; i < held.size(); ++i) {
+    Mount b{"bind", fd_path(held[i]->fd), std::string("/dev/") + nodes[i], {}, "", "", "", 0, true};
     mount_one(root_fd, root, b);
   }
   mount_one(root_fd, root,

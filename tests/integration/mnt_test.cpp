@@ -80,6 +80,20 @@ TEST(Mnt, MinimalDev) {
                    "pts/ptmx\n/proc/self/fd\ndevpts\n");
 }
 
+// bwrap's --ro-bind / / --dev /dev: the host's / as a read-only root, with a
+// minimal /dev whose nodes come from the host's /dev, which its tmpfs covers.
+TEST(Mnt, HostRootReadonlyWithMinimalDev) {
+  REQUIRE_ROOT();
+  std::string mounts_before = slurp("/proc/self/mountinfo");
+  Result r = run_nsrig({"run", "-p", std::string(NSRIG_EXAMPLES) + "/../bench/profiles/bwrap.toml", "--", "sh", "-c",
+                        "echo x > /dev/null && echo null-ok; ls /dev | wc -l; touch /nsrig-ro-test 2>/dev/null || "
+                        "echo refused"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "null-ok\n15\nrefused\n");
+  EXPECT_FALSE(fs::exists("/nsrig-ro-test"));
+  EXPECT_EQ(slurp("/proc/self/mountinfo"), mounts_before);
+}
+
 TEST(Mnt, DirectoryRootAndReadonly) {
   REQUIRE_ROOT();
   TempDir d;
