@@ -1,3 +1,5 @@
+// The toml++ implementation is compiled here, once (core/CMakeLists.txt).
+#define TOML_IMPLEMENTATION
 #include "profile.hpp"
 
 #include <algorithm>

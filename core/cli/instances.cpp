@@ -251,7 +251,7 @@ int cmd_run_detached(const Options &o) {
     if (o.remove) {
       // --rm. Only the supervisor's own files: what a plugin kept there (an overlay's
       // upper layer with keep = true) stays, and the directory with it.
-      for (const char *f : {"/state.json", "/log", "/lock"}) unlink((dir + f).c_str());
+      for (const char *f : {"/state.json", "/log", "/lock", "/profile.toml"}) unlink((dir + f).c_str());
       rmdir(dir.c_str());
     }
     _exit(code);

@@ -295,7 +295,15 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   try {
     log::init(log::parse_level(o.log_level), o.log_format == "json" ? log::Format::json : log::Format::text);
-    if (run->parsed()) return cmd_run(o);
+    if (run->parsed()) {
+      int code = cmd_run(o);  // the instance is torn down and every plugin state destroyed
+      // Nothing is left to undo: skip unloading the plugins and their libraries
+      // (libnl's destructors alone unregister every link and qdisc type) and the
+      // destructors of the command line. Output is flushed first.
+      std::fflush(nullptr);
+      std::cout.flush();
+      _exit(code);
+    }
     if (validate->parsed()) return cmd_validate(o);
     if (explain->parsed()) return cmd_explain(o);
     if (ps->parsed()) return cmd_ps(o);
