@@ -272,11 +272,31 @@ Instance::~Instance() {
     if (s->configured && s->plugin->desc.destroy) s->plugin->desc.destroy(s->state);
 }
 
-std::string state_base() {
+namespace {
+std::string state_base_path() {
   if (const char *d = std::getenv("NSRIG_STATE_DIR"); d && *d) return d;
   if (geteuid() == 0) return "/run/nsrig";
   if (const char *x = std::getenv("XDG_RUNTIME_DIR"); x && *x) return std::string(x) + "/nsrig";
   return "/tmp/nsrig-" + std::to_string(geteuid());
+}
+}  // namespace
+
+std::string state_base() {
+  std::string base = state_base_path();
+  // Instance records name profiles whose hooks `rm` runs: a base someone else owns or
+  // can write to (a /tmp/nsrig-<uid> planted by another user) would run their hooks as us.
+  struct stat st {};
+  if (lstat(base.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode))
+      throw Error("state directory '" + base + "' is not a directory (a symlink?): remove it, or set NSRIG_STATE_DIR");
+    if (st.st_uid != geteuid())
+      throw Error("state directory '" + base + "' is owned by uid " + std::to_string(st.st_uid) + ", not by you (uid " +
+                  std::to_string(geteuid()) + "): another user could plant instances there; remove it, or set "
+                  "NSRIG_STATE_DIR to a directory of yours");
+    if (st.st_mode & 022)
+      throw Error("state directory '" + base + "' is writable by group or others: run chmod go-w '" + base + "'");
+  }
+  return base;
 }
 
 const std::string &Instance::state_dir() {
@@ -292,8 +312,11 @@ const std::string &Instance::state_dir() {
 
 void Instance::remove_state_dir_if_empty() {
   if (state_dir_.empty() || keep_state_dir) return;
-  if (rmdir(state_dir_.c_str()) != 0 && errno != ENOENT)  // a plugin kept something there (keep = true)
+  if (rmdir(state_dir_.c_str()) != 0 && errno != ENOENT) {  // a plugin kept something there (keep = true)
     log::info("instance state dir " + state_dir_ + " kept: " + std::strerror(errno));
+    return;
+  }
+  state_dir_.clear();  // gone: a next run of this instance (bench, an embedder) makes it again
 }
 
 Slot *Instance::find(const std::string &name) const {

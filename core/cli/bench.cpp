@@ -31,9 +31,17 @@ void spawn_loop(Loaded &l, int n, int out, bool progress, int total, int offset)
   for (int i = 0; i < n; ++i) {
     Timings t;
     auto start = std::chrono::steady_clock::now();
-    int code = run(*l.inst, l.plan, &t);
+    int code = 0;
+    std::string error;
+    try {
+      code = run(*l.inst, l.plan, &t);
+    } catch (const Error &e) {  // a failed spawn is counted, and the first reason shown
+      code = e.exit_code;
+      error = e.what();
+    }
     int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
     nlohmann::json j = {{"us", us}, {"code", code}};
+    if (!error.empty()) j["error"] = error;
     for (auto &[phase, v] : t) j["phases"][phase] = v;
     std::string line = j.dump() + "\n";
     if (write(out, line.data(), line.size()) < 0) return;
@@ -58,6 +66,7 @@ int cmd_bench(const Options &o) {
     throw Error("need -n >= 1 and 1 <= --concurrency <= -n");
   Options opts = o;
   opts.command = {"/bin/true"};  // what is measured is the spawn, not a payload
+  // Load and configure once here, so a bad profile fails before any worker starts.
   Loaded l(opts);
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) throw Error(errno_text("pipe2"));
@@ -75,9 +84,20 @@ int cmd_bench(const Options &o) {
     if (pid < 0) throw Error(errno_text("fork of a bench worker"));
     if (pid == 0) {
       close(fds[0]);
-      l.inst->id = make_instance_id();  // each worker is its own instance (names derive from the id)
-      spawn_loop(l, n, fds[1], progress && w == 0, n, 0);
-      _exit(0);
+      // Each worker is an instance of its own: plugins derive names (links, cgroups)
+      // from the id in on_configure, so it loads and configures again under a new id.
+      int code = 0;
+      try {
+        Loaded mine(opts);
+        spawn_loop(mine, n, fds[1], progress && w == 0, n, 0);
+      } catch (const Error &e) {
+        std::string line = nlohmann::json({{"us", 0}, {"code", e.exit_code}, {"error", e.what()}}).dump() + "\n";
+        ssize_t ignored = write(fds[1], line.data(), line.size());
+        (void)ignored;
+        code = e.exit_code;
+      }
+      std::fflush(nullptr);
+      _exit(code);
     }
     workers.push_back(pid);
     offset += n;
@@ -96,17 +116,26 @@ int cmd_bench(const Options &o) {
   std::vector<int64_t> totals;
   std::map<std::string, int64_t> phase_sum;
   int failures = 0;
+  std::string first_error;
   size_t pos = 0;
   while (pos < data.size()) {
     size_t nl = data.find('\n', pos);
     auto j = nlohmann::json::parse(data.substr(pos, nl - pos));
     pos = nl + 1;
+    if (j["code"].get<int>() != 0) {
+      ++failures;
+      if (first_error.empty() && j.contains("error")) first_error = j["error"].get<std::string>();
+      continue;  // latencies are of completed spawns only
+    }
     totals.push_back(j["us"].get<int64_t>());
-    if (j["code"].get<int>() != 0) ++failures;
     if (j.contains("phases"))
       for (auto &[k, v] : j["phases"].items()) phase_sum[k] += v.get<int64_t>();
   }
-  if (totals.empty()) throw Error("no spawn completed");
+  // A worker that died (a signal) never reported its spawns: they count as failed too.
+  failures = std::max(failures, o.bench_n - static_cast<int>(totals.size()));
+  if (!first_error.empty()) log::error("bench: " + std::to_string(failures) + " of " + std::to_string(o.bench_n) +
+                                       " spawns failed; the first: " + first_error);
+  if (totals.empty()) throw Error("no spawn completed" + (first_error.empty() ? "" : ": " + first_error));
   int64_t sum = 0;
   for (auto t : totals) sum += t;
   nlohmann::json out = {{"profiles", o.profiles},

@@ -256,8 +256,20 @@ int main(int argc, char **argv) {
     app.parse(dash ? dash : argc, argv);
   } catch (const CLI::ParseError &e) {
     // "nsrig bogus": CLI11 says only that a subcommand is required; say which word it did not know.
-    if (dynamic_cast<const CLI::RequiredError *>(&e) && argc > 1 && argv[1][0] != '-') {
-      std::fprintf(stderr, "nsrig: unknown command '%s'; see nsrig --help\n", argv[1]);
+    // The command word: the first argument that is neither a global option nor its value.
+    const char *word = nullptr;
+    for (int i = 1; i < argc && !word; ++i) {
+      std::string_view a(argv[i]);
+      if (a == "--plugin-dir" || a == "--log-level" || a == "--log-format")
+        ++i;
+      else if (!a.starts_with("-"))
+        word = argv[i];
+    }
+    bool known = false;
+    for (auto *sub : app.get_subcommands([](CLI::App *) { return true; }))
+      if (word && sub->get_name() == word) known = true;
+    if (dynamic_cast<const CLI::RequiredError *>(&e) && word && !known) {
+      std::fprintf(stderr, "nsrig: unknown command '%s'; see nsrig --help\n", word);
       return kExitOwnError;
     }
     int rc = app.exit(e);

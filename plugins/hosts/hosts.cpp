@@ -28,14 +28,16 @@ bool valid_name(const std::string &s) {
   return true;
 }
 
-// Writes `text` to `path` (replacing it) with plain system calls: this runs in the child.
+// Replaces `path` with `text`: a new file in the same directory, renamed over it, so
+// that a file the instance cannot write (owned by an unmapped id in a rootless
+// run) is replaced all the same. Plain system calls: this runs in the child.
 void write_file(const std::string &path, const std::string &text) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  std::string tmp = path + ".nsrig-new";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0 && errno == EROFS)
-    throw std::runtime_error("open('" + path + "'): read-only file system; hosts writes before the root is made "
-                             "read-only only when it runs before mnt's readonly step: set readonly = false in mnt, "
-                             "or drop hosts");
-  nsrig::check(fd, "open('" + path + "')");
+    throw std::runtime_error("create '" + tmp + "': read-only file system: mnt's readonly = true makes the root "
+                             "read-only before hosts runs; set readonly = false in mnt, or drop hosts");
+  nsrig::check(fd, "create '" + tmp + "'");
   size_t done = 0;
   while (done < text.size()) {
     ssize_t n = write(fd, text.data() + done, text.size() - done);
@@ -44,11 +46,19 @@ void write_file(const std::string &path, const std::string &text) {
       int e = errno;
       close(fd);
       errno = e;
-      nsrig::check(-1, "write('" + path + "')");
+      unlink(tmp.c_str());
+      errno = e;
+      nsrig::check(-1, "write('" + tmp + "')");
     }
     done += static_cast<size_t>(n);
   }
-  nsrig::check(close(fd), "close('" + path + "')");
+  nsrig::check(close(fd), "close('" + tmp + "')");
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    unlink(tmp.c_str());
+    errno = e;
+    nsrig::check(-1, "rename('" + tmp + "', '" + path + "')");
+  }
 }
 
 struct Hosts {

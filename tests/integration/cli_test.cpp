@@ -1,6 +1,8 @@
 // The command line: errors before anything is created, explain, plugins, help.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../unit/helpers.hpp"
 #include "support.hpp"
@@ -127,4 +129,36 @@ TEST(Cli, JsonLogs) {
                          "\\{\"level\":\"error\",\"msg\":\".*unsupported profile version.*\",\"ts\":\"[0-9T:.-]+Z\"\\}\n"));
 }
 
+}  // namespace
+
+namespace {
+// A state directory another user owns or can write to is refused: its records
+// name profiles whose hooks `rm` would run as the caller.
+TEST(Cli, UnsafeStateDirectoryIsRefused) {
+  TempDir d;
+  std::string open_dir = d.path() + "/open";
+  std::filesystem::create_directory(open_dir);
+  chmod(open_dir.c_str(), 01777);
+  Result r = run_nsrig_in(open_dir, {"ps"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("is writable by group or others: run chmod go-w"));
+  if (!is_root()) return;
+  std::string theirs = d.path() + "/theirs";
+  std::filesystem::create_directory(theirs);
+  ASSERT_EQ(chown(theirs.c_str(), 65534, 65534), 0);
+  r = run_nsrig_in(theirs, {"rm", "x"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("is owned by uid 65534, not by you (uid 0): another user could plant instances"));
+}
+}  // namespace
+
+namespace {
+TEST(Cli, MissingArgumentIsNotAnUnknownCommand) {
+  Result r = run_nsrig({"validate"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("profile is required"));
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr("unknown command")));
+  r = run_nsrig({"bogus"});
+  EXPECT_THAT(r.err, HasSubstr("unknown command 'bogus'"));
+}
 }  // namespace

@@ -250,3 +250,29 @@ TEST(Instances, NginxAndHttpdSideBySide) {
 }
 
 }  // namespace
+
+namespace {
+// nsrig bench: repeated spawns of one loaded profile (its state dir made again each
+// time), concurrent workers each an instance of its own, failures counted.
+TEST(Bench, RepeatedAndConcurrentSpawnsAllSucceed) {
+  REQUIRE_ROOT();
+  std::string links = nsr_links();
+  Host h;
+  Result r = h.nsrig({"bench", "-p", kExamples + "rootfs-overlay.toml", "-n", "3", "--format", "json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"failures\": 0"));
+  EXPECT_THAT(r.out, HasSubstr("\"spawns\": 3"));
+  r = h.nsrig({"bench", "-p", kExamples + "net-bridge.toml", "-n", "6", "--concurrency", "3", "--format", "json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"failures\": 0"));
+  EXPECT_THAT(r.out, HasSubstr("\"spawns\": 6"));
+  // A profile that fails at spawn time: every spawn counted as failed, exit 125, the reason shown.
+  TempDir d;
+  auto bad = d.write("bad.toml", "version = 1\n[[namespace]]\ntype = \"probe\"\nfail_in = \"child_setup\"\n");
+  r = h.nsrig({"--plugin-dir", NSRIG_TEST_PLUGIN_DIR, "bench", "-p", bad, "-n", "4", "--concurrency", "2"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("4 of 4 spawns failed; the first: plugin 'probe' failed in on_child_setup"));
+  EXPECT_EQ(nsr_links(), links);
+  EXPECT_TRUE(fs::is_empty(h.state.path())) << sh("find " + h.state.path());
+}
+}  // namespace

@@ -186,6 +186,19 @@ TEST_F(Rootless, SubordinateRangesGoThroughNewuidmap) {
   EXPECT_THAT(r.err, HasSubstr("the ranges must be yours in /etc/subuid"));
 }
 
+// /etc/hosts inside belongs to an unmapped id (nobody): hosts replaces it by rename.
+TEST_F(Rootless, HostsPluginWritesInsideTheRootlessRoot) {
+  auto p = profile("hosts.toml", "version = 1\n[[namespace]]\ntype = \"user\"\n[[namespace]]\ntype = \"pid\"\n"
+                                 "[[namespace]]\ntype = \"net\"\n"
+                                 "[[namespace]]\ntype = \"mnt\"\nroot = { overlay = { lower = [\"/\"] } }\n"
+                                 "mounts = [{ type = \"tmpfs\", target = \"/tmp\" }]\n"
+                                 "[[namespace]]\ntype = \"uts\"\nhostname = \"rootless1\"\n"
+                                 "[[namespace]]\ntype = \"hosts\"\n");
+  Result r = as_user({"run", "-p", p, "--", "sh", "-c", "grep rootless1 /etc/hosts; cat /etc/hostname"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "127.0.1.1\trootless1\nrootless1\n");
+}
+
 TEST_F(Rootless, RootlessWithExplicitMapsIsAConfigError) {
   auto p = profile("both.toml", "version = 1\n[[namespace]]\ntype = \"user\"\nrootless = true\n"
                                 "uid_map = [{ inside = 0, outside = 0, count = 1 }]\n");
