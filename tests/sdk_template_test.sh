@@ -24,7 +24,7 @@ cmake --build "$tmp/build" >/dev/null
 ctest --test-dir "$tmp/build" --output-on-failure
 
 # Installed next to nsrig's own plugins, it is found without --plugin-dir.
-cmake --install "$tmp/build" --prefix "$prefix" >/dev/null
+cmake --install "$tmp/build" >/dev/null  # no --prefix: the default is where that nsrig looks
 "$prefix/bin/nsrig" plugins | tee "$tmp/plugins.txt"
 grep -q '^motd ' "$tmp/plugins.txt"
 

@@ -399,7 +399,8 @@ int cmd_exec(const Options &o) {
     if (s.clone_flags & t.flag) flags |= t.flag;
   join_cgroups(s.pid);  // while the host's cgroup mounts are still visible
   // One setns(2) on a pidfd joins them all at once, the user namespace first (setns(2), kernel >= 5.8).
-  if (setns(pidfd, static_cast<int>(flags)) != 0)
+  // An instance without namespaces (run -d with no profile) has none to join.
+  if (flags != 0 && setns(pidfd, static_cast<int>(flags)) != 0)
     throw Error(errno_text("setns(pidfd of " + std::to_string(s.pid) + ", the instance's namespaces)") +
                 (errno == EPERM ? "; joining another instance's namespaces needs root" : ""));
   close(pidfd);

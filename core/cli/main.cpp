@@ -27,14 +27,14 @@ using namespace nsrig::cli;
 namespace {
 
 void print_plan(const Plan &plan) {
-  std::printf("%-3s %-22s %-7s %-8s %s\n", "#", "PHASE", "SIDE", "WHO", "WHAT");
+  std::printf("# %-3s %-22s %-7s %-8s %s\n", "#", "PHASE", "SIDE", "WHO", "WHAT");
   int i = 0;
   for (const auto &s : plan.steps) {
     if (s.phase.empty()) {  // a detail line of the step above
-      std::printf("%-3s %-22s %-7s %-8s %s\n", "", "", "", "", s.what.c_str());
+      std::printf("# %-3s %-22s %-7s %-8s %s\n", "", "", "", "", s.what.c_str());
       continue;
     }
-    std::printf("%-3d %-22s %-7s %-8s %s\n", ++i, s.phase.c_str(), s.side.c_str(), s.who.c_str(), s.what.c_str());
+    std::printf("# %-3d %-22s %-7s %-8s %s\n", ++i, s.phase.c_str(), s.side.c_str(), s.who.c_str(), s.what.c_str());
   }
 }
 
@@ -82,7 +82,7 @@ int cmd_explain(const Options &o) {
   for (auto &f : l.profile.files) std::cout << "\n#   " << f;
   std::cout << "\nversion = 1\n" << toml::toml_formatter(l.profile.root) << "\n\n# step plan\n";
   std::cout.flush();
-  print_plan(l.plan);
+  print_plan(l.plan);  // as TOML comments: the whole output is a valid profile
   return 0;
 }
 
@@ -140,7 +140,8 @@ int main(int argc, char **argv) {
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.footer("Exit status of run and exec: the command's; 128+N when it died of signal N; 125 nsrig's own\n"
-             "error; 126 the command cannot be executed; 127 it was not found. Other commands: 0 or 125.\n"
+             "error; 126 the command cannot be executed; 127 it was not found. Other commands: 0 or 125\n"
+             "(plugin-check: 1 when a check failed).\n"
              "Docs: docs/profile.md (profiles), docs/writing-plugins.md (writing plugins).");
   // Subcommands would inherit that footer; each says what applies to it instead.
   auto plain = [](CLI::App *sub, const std::string &footer) { sub->footer(footer); };

@@ -407,7 +407,8 @@ int cmd_plugin_check(const Options &o) {
 
   // 5. Real spawns.
   if (geteuid() != 0) {
-    for (const char *n : {"spawn", "spawn: nothing left", "teardown after failures", "two instances at once"})
+    for (const char *n : {"spawn", "spawn: nothing left", "payload: no leaked fds", "teardown after failures",
+                          "two instances at once"})
       r.skip(n, "creating namespaces and cgroups needs root: run plugin-check as root");
   } else {
     before = Snapshot::take(state_dir);  // each check against the host as it was right before it
@@ -420,6 +421,53 @@ int cmd_plugin_check(const Options &o) {
       r.pass("spawn: nothing left", "teardown undid everything");
     else
       r.fail("spawn: nothing left", diff);
+
+    // The payload gets exactly the fds nsrig was given (not close-on-exec), plus the one
+    // ls opens to list them: anything more was opened by a hook without O_CLOEXEC.
+    std::set<int> inherited;
+    for (auto &e : fs::directory_iterator("/proc/self/fd", ec)) {
+      int fd = std::stoi(e.path().filename().string());
+      int fl = fcntl(fd, F_GETFD);
+      if (fl >= 0 && !(fl & FD_CLOEXEC)) inherited.insert(fd);
+    }
+    std::set<int> expected = inherited;
+    for (int fd = 0;; ++fd)
+      if (!inherited.count(fd)) {
+        expected.insert(fd);  // ls's own directory fd: the lowest free number
+        break;
+      }
+    char out_tmpl[] = "/tmp/nsrig-check-out-XXXXXX";
+    int out = mkostemp(out_tmpl, O_CLOEXEC);
+    std::string listed;
+    if (out >= 0) {
+      unlink(out_tmpl);
+      std::fflush(stdout);
+      int saved = fcntl(1, F_DUPFD_CLOEXEC, 3);
+      dup2(out, 1);
+      auto fds = c.spawn({"/bin/ls", "/proc/self/fd"});
+      std::fflush(stdout);
+      dup2(saved, 1);
+      close(saved);
+      char buf[4096];
+      ssize_t n = pread(out, buf, sizeof buf - 1, 0);
+      close(out);
+      listed = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+      if (fds.code != 0) listed.clear();
+    }
+    std::set<int> got;
+    std::istringstream words(listed);
+    for (std::string w; words >> w;)
+      if (w.size() < 8 && std::all_of(w.begin(), w.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+        got.insert(std::stoi(w));  // ls's lines; a hook may print other words there too
+    std::vector<int> extra;
+    std::set_difference(got.begin(), got.end(), expected.begin(), expected.end(), std::back_inserter(extra));
+    if (got.empty())
+      r.fail("payload: no leaked fds", "could not list the payload's fds (/bin/ls /proc/self/fd failed)");
+    else if (extra.empty())
+      r.pass("payload: no leaked fds", "it has only the fds nsrig was given");
+    else
+      r.fail("payload: no leaked fds", "the payload got fd " + std::to_string(extra.front()) +
+                                           " from a hook: open files with O_CLOEXEC");
 
     std::string bad;
     for (const char *phase : {"prepare", "parent_after_clone", "child_setup"}) {

@@ -102,6 +102,11 @@ struct Net {
     if (mode != "none" && mode != "veth" && mode != "bridge" && mode != "cni")
       c.fail_at("mode", "must be \"none\", \"veth\", \"bridge\" or \"cni\"");
     if (mode == "none") return;
+    // Links on the host side (a veth end, a bridge, CNI plugins) need CAP_NET_ADMIN in the
+    // initial network namespace's user namespace, which an unprivileged user never has.
+    if (geteuid() != 0)
+      c.fail_at("mode", "\"" + mode + "\" creates links on the host and needs root; as an unprivileged user use "
+                        "mode = \"none\" (loopback only), or run nsrig as root");
     id = c.instance_id();
     if (mode == "cni") {
       ifname = c.string_or("ifname", "eth0");

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <nsrig/plugin.hpp>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -143,6 +144,40 @@ std::vector<Range> identity_of(const char *file) {
   return out;
 }
 
+// The subordinate ranges of the user named `user` (or numbered `id`) in `file` (subuid(5)).
+std::vector<std::pair<int64_t, int64_t>> subid_ranges(const char *file, const std::string &user, int64_t id) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  FILE *f = std::fopen(file, "re");
+  if (!f) return out;
+  char line[512];
+  while (std::fgets(line, sizeof line, f)) {
+    std::string l(line);
+    size_t a = l.find(':'), b = l.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    std::string owner = l.substr(0, a);
+    if (owner != user && owner != std::to_string(id)) continue;
+    try {
+      out.emplace_back(std::stoll(l.substr(a + 1, b - a - 1)), std::stoll(l.substr(b + 1)));
+    } catch (const std::exception &) {
+    }
+  }
+  std::fclose(f);
+  return out;
+}
+
+// The first range of `m` that newuidmap/newgidmap would refuse: not the caller's own id
+// and not inside one of its subordinate ranges. -1 when all are allowed.
+int uncovered(const std::vector<Range> &m, int64_t own, const std::vector<std::pair<int64_t, int64_t>> &sub) {
+  for (size_t i = 0; i < m.size(); ++i) {
+    const Range &r = m[i];
+    if (r.outside == own && r.count == 1) continue;
+    bool ok = false;
+    for (auto &[start, count] : sub) ok = ok || (r.outside >= start && r.outside + r.count <= start + count);
+    if (!ok) return static_cast<int>(i);
+  }
+  return -1;
+}
+
 // True when `file` (/etc/subuid) has a line for the user named `user` or for `id`.
 bool has_subids(const char *file, const std::string &user, int64_t id) {
   FILE *f = std::fopen(file, "re");
@@ -225,6 +260,20 @@ struct User {
         c.fail_at("gid_map", "maps more than your own id, but /etc/subgid has no range for gid " + std::to_string(gid) +
                                  ": add one (usermod --add-subgids) or set rootless = true");
       if (setgroups == "deny") c.fail_at("setgroups", "\"deny\" cannot be combined with newgidmap; remove it");
+      // What newuidmap/newgidmap will check, checked now: before anything is created.
+      for (auto [key, map, file, own] : {std::tuple{"uid_map", &uids, "/etc/subuid", uid},
+                                         std::tuple{"gid_map", &gids, "/etc/subgid", gid}}) {
+        auto sub = subid_ranges(file, name, own);
+        if (int i = uncovered(*map, own, sub); i >= 0) {
+          std::string have;
+          for (auto &[st, n] : sub) have += (have.empty() ? "" : ", ") + std::to_string(st) + "-" + std::to_string(st + n - 1);
+          const Range &r = (*map)[static_cast<size_t>(i)];
+          c.fail_at(std::string(key) + "[" + std::to_string(i) + "]",
+                    "maps outside ids " + std::to_string(r.outside) + "-" + std::to_string(r.outside + r.count - 1) +
+                        ", which are neither yours (" + std::to_string(own) + ") nor in your ranges in " + file +
+                        " (" + (have.empty() ? "none" : have) + ")");
+        }
+      }
     }
     switch_to_root = maps_zero(uids) && maps_zero(gids);
     if (!switch_to_root)

@@ -4,8 +4,9 @@
 # registry looks for <type>.so), with hidden visibility so only the entry
 # point is exported, linked against nsrig::sdk only (undefined symbols are a
 # link error). The CMake target is nsrig_plugin_NAME. `cmake --install`
-# copies it to INSTALL_DIR (default <prefix>/<libdir>/nsrig/plugins, where an
-# nsrig installed in the same prefix looks) unless NO_INSTALL is given.
+# copies it to INSTALL_DIR unless NO_INSTALL is given. The default is where
+# the nsrig found by find_package looks (NSRIG_PLUGIN_INSTALL_DIR), or
+# <prefix>/<libdir>/nsrig/plugins in nsrig's own tree.
 # NAME is the profile's `type` and must match the descriptor's name:
 # [a-z0-9_-], 1 to 32 bytes.
 if(NOT DEFINED CMAKE_INSTALL_LIBDIR)
@@ -44,7 +45,9 @@ function(nsrig_add_plugin name)
   elseif(DEFINED NSRIG_PLUGIN_OUTPUT_DIR)
     set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${NSRIG_PLUGIN_OUTPUT_DIR})
   endif()
-  if(NOT ARG_INSTALL_DIR)
+  if(NOT ARG_INSTALL_DIR AND DEFINED NSRIG_PLUGIN_INSTALL_DIR)
+    set(ARG_INSTALL_DIR ${NSRIG_PLUGIN_INSTALL_DIR})  # found with find_package: where that nsrig looks
+  elseif(NOT ARG_INSTALL_DIR)
     set(ARG_INSTALL_DIR ${CMAKE_INSTALL_LIBDIR}/nsrig/plugins)
   endif()
   if(NOT ARG_NO_INSTALL)

@@ -33,13 +33,16 @@ struct Motd {
     path = c.string_or("path", "/etc/motd");
     if (path.empty() || path[0] != '/') c.fail_at("path", "must be an absolute path inside the instance");
     if (!c.has_plugin("mnt"))
-      c.fail_at("path", "needs the mnt plugin (a root of the instance's own); without it this would write on the host");
+      c.fail_at("path", "needs the mnt plugin with a root of the instance's own; without one this would write on the host");
     c.describe("on_child_setup", "write " + std::to_string(message.size() + 1) + " bytes to " + path);
   }
 
   // Child side, inside the new namespaces, after mnt switched the root.
   // Only async-signal-safe work is certain here: plain system calls.
-  void child_setup(nsrig::Context &) {
+  void child_setup(nsrig::Context &c) {
+    // mnt publishes "root" when the instance has a root of its own; without one, "/"
+    // is still the host's, and nothing may be written there.
+    if (!c.fact("root")) throw std::runtime_error("mnt gave the instance no root of its own: refusing to write " + path);
     int fd = static_cast<int>(nsrig::check(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644),
                                            "open('" + path + "')"));
     std::string text = message + "\n";

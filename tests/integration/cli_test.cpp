@@ -56,6 +56,11 @@ TEST(Cli, ExplainPrintsResolvedProfileAndSteps) {
   EXPECT_LT(at("on_child_setup         child   mnt"), at("mount proc on /proc (nosuid,nodev,noexec)"));
   EXPECT_LT(at("mount proc on /proc (nosuid,nodev,noexec)"), at("mount tmpfs on /tmp (nosuid,nodev, size=67108864,mode=1777)"));
   EXPECT_LT(at("mount tmpfs on /tmp"), at("on_child_setup         child   net"));
+  // The plan is printed as comments: the whole output is a profile again.
+  TempDir d;
+  auto saved = d.write("explained.toml", r.out);
+  Result v = run_nsrig({"validate", saved});
+  EXPECT_EQ(v.exit_code, 0) << v.err;
 }
 
 TEST(Cli, ValidateOk) {

@@ -252,6 +252,17 @@ TEST(Instances, NginxAndHttpdSideBySide) {
 }  // namespace
 
 namespace {
+// An instance started without a profile has no namespace of its own: exec just runs there.
+TEST(Instances, ExecIntoAnInstanceWithoutNamespaces) {
+  REQUIRE_ROOT();
+  Host h;
+  ASSERT_EQ(h.nsrig({"run", "-d", "--name", "plain", "--", "sleep", "1000"}).exit_code, 0);
+  Result e = h.nsrig({"exec", "plain", "--", "echo", "inside"});
+  EXPECT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_EQ(e.out, "inside\n");
+  EXPECT_EQ(h.nsrig({"rm", "-f", "plain"}).exit_code, 0);
+}
+
 // nsrig bench: repeated spawns of one loaded profile (its state dir made again each
 // time), concurrent workers each an instance of its own, failures counted.
 TEST(Bench, RepeatedAndConcurrentSpawnsAllSucceed) {

@@ -26,6 +26,7 @@ TEST(PluginCheck, GoodPluginPassesEveryCheck) {
   EXPECT_THAT(r.out, HasSubstr("PASS  teardown after failures"));
   EXPECT_THAT(r.out, HasSubstr("PASS  two instances at once"));
   EXPECT_THAT(r.out, HasSubstr("PASS  configure: bad values"));
+  EXPECT_THAT(r.out, HasSubstr("PASS  payload: no leaked fds"));
   EXPECT_THAT(r.out, Not(HasSubstr("FAIL")));
   EXPECT_FALSE(std::filesystem::exists(d.path() + "/marker"));
 }
@@ -39,6 +40,16 @@ TEST(PluginCheck, LeftoverAfterTeardownFails) {
   EXPECT_THAT(r.out, HasSubstr("FAIL  spawn: nothing left"));
   EXPECT_THAT(r.out, HasSubstr("state file(s) left behind"));
   EXPECT_THAT(r.out, HasSubstr("/leaked"));
+}
+
+TEST(PluginCheck, FdLeakedIntoThePayloadFails) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto cfg = d.write("probe.toml", "leak_fd = true\n");
+  Result r = run_nsrig({"plugin-check", kProbe, "--config", cfg});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("FAIL  payload: no leaked fds     the payload got fd"));
+  EXPECT_THAT(r.out, HasSubstr("PASS  spawn: nothing left"));
 }
 
 TEST(PluginCheck, SideEffectInConfigureFails) {

@@ -175,15 +175,21 @@ TEST_F(Rootless, SubordinateRangesGoThroughNewuidmap) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, ::testing::MatchesRegex(" *0 +" + std::to_string(uid_) + " +1\n *1 +" + start + " +1000\n"));
 
-  // Ids outside the user's ranges: newuidmap refuses, and says so.
+  // Ids outside the user's ranges: refused before anything is created (validate too), with the ranges it has.
   auto bad = profile("bad.toml", "version = 1\n[[namespace]]\ntype = \"user\"\n"
                                  "uid_map = [{ inside = 0, outside = " + std::to_string(uid_) + ", count = 1 }, "
                                  "{ inside = 1, outside = 1, count = 10 }]\n"
                                  "gid_map = [{ inside = 0, outside = " + std::to_string(gid_) + ", count = 1 }]\n");
-  r = as_user({"run", "-p", bad, "--", "true"});
+  r = as_user({"validate", bad});
   EXPECT_EQ(r.exit_code, 125);
-  EXPECT_THAT(r.err, HasSubstr("newuidmap"));
-  EXPECT_THAT(r.err, HasSubstr("the ranges must be yours in /etc/subuid"));
+  EXPECT_THAT(r.err, HasSubstr("bad.toml:4:55: user: 'uid_map[1]' maps outside ids 1-10, which are neither yours (" +
+                               std::to_string(uid_) + ") nor in your ranges in /etc/subuid (" + start + "-"));
+  // Links on the host need root: said by validate, not by a failed run.
+  auto bridge = profile("bridge.toml", "version = 1\n[[namespace]]\ntype = \"user\"\n[[namespace]]\ntype = \"net\"\n"
+                                       "mode = \"bridge\"\n");
+  r = as_user({"validate", bridge});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("net: 'mode' \"bridge\" creates links on the host and needs root"));
 }
 
 // /etc/hosts inside belongs to an unmapped id (nobody): hosts replaces it by rename.

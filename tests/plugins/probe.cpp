@@ -7,6 +7,7 @@
 //   crash   = true   child_setup dies of SIGSEGV, without a message
 //   leak    = true   prepare creates a file in the state dir that teardown forgets (plugin-check must see it)
 //   configure_touch = "/path"  configure creates that file: a side effect where none is allowed
+//   leak_fd = true   child_setup opens /dev/null without O_CLOEXEC: the payload inherits it
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -22,7 +23,7 @@ struct Probe {
   static constexpr uint64_t clone_flag = 0;
 
   std::string fail_in, marker, sleeper;
-  bool throws = false, hang = false, crash = false, leak = false;
+  bool throws = false, hang = false, crash = false, leak = false, leak_fd = false;
 
   void maybe_fail(nsrig::Context &c, const std::string &phase) {
     if (fail_in != phase) return;
@@ -38,6 +39,7 @@ struct Probe {
     hang = c.boolean_or("hang", false);
     crash = c.boolean_or("crash", false);
     leak = c.boolean_or("leak", false);
+    leak_fd = c.boolean_or("leak_fd", false);
     if (auto touch = c.string("configure_touch")) close(static_cast<int>(nsrig::check(
         open(touch->c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644), "create '" + *touch + "'")));
     maybe_fail(c, "configure");
@@ -61,6 +63,7 @@ struct Probe {
       execl("/bin/sleep", "sleep", "1000", sleeper.c_str(), static_cast<char *>(nullptr));
       _exit(127);
     }
+    if (leak_fd) nsrig::check(open("/dev/null", O_RDONLY), "open('/dev/null')");  // no O_CLOEXEC, on purpose
     maybe_fail(c, "child_setup");
     if (crash) raise(SIGSEGV);
     if (hang) {
