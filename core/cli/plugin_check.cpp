@@ -96,8 +96,18 @@ struct Snapshot {
     for (auto &[kind, before] : parts) {
       const auto &now = after.parts.at(kind);
       std::vector<std::string> added, gone;
+      if (kind == "cgroup directory") {  // see check_id()
+        std::set<std::string> b, a;
+        for (auto &p : before)
+          if (p.find("nsrig") != std::string::npos) b.insert(p);
+        for (auto &p : now)
+          if (p.find("nsrig") != std::string::npos) a.insert(p);
+        std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(added));
+        std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(gone));
+      } else {
       std::set_difference(now.begin(), now.end(), before.begin(), before.end(), std::back_inserter(added));
       std::set_difference(before.begin(), before.end(), now.begin(), now.end(), std::back_inserter(gone));
+      }
       auto show = [&](const std::vector<std::string> &v, const char *what) {
         if (v.empty()) return;
         // The longest path is the most telling (a file, not the directories above it).
@@ -148,6 +158,11 @@ std::vector<std::string> exported_symbols(const std::string &path) {
 
 // ---- Throw-away instances. ----
 
+// Instance ids of the checker's runs: "nsrig-check-" and 8 hex digits. Plugins name
+// per-instance things after the id, so the cgroup comparison can ignore the host's own
+// cgroup churn (a service manager's) and look only at paths with "nsrig" in them.
+std::string check_id() { return "nsrig-check-" + make_instance_id().substr(0, 8); }
+
 struct Checker {
   const Options &o;
   Registry &reg;
@@ -191,6 +206,7 @@ struct Checker {
     try {
       auto p = profile();
       Instance inst(*p, reg, argv);
+      inst.id = check_id();
       inst.fail_after = fail_after;
       Plan plan = make_plan(inst);
       inst.configure();
@@ -357,6 +373,7 @@ int cmd_plugin_check(const Options &o) {
   try {
     auto p = c.profile();
     Instance inst(*p, reg, {"/bin/true"});
+    inst.id = check_id();
     make_plan(inst);
     inst.configure();
     if (Slot *s = inst.find(plugin->name())) asked = s->asked;
