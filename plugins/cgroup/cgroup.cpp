@@ -44,6 +44,7 @@
 #include <set>
 #include <sstream>
 
+#include <cstdio>
 #include <nsrig/plugin.hpp>
 
 namespace {
@@ -238,8 +239,21 @@ struct Cgroup {
     if (hier[h].v2) v2_controllers.insert(controller);
   }
 
+  // The cgroup's name: the instance id and a hash of its state directory. Instance
+  // names are unique per state directory only (NSRIG_STATE_DIR), while the cgroup
+  // tree is shared by all: `nsrig rm` of a crashed record must never find, and kill,
+  // a live instance of the same name recorded elsewhere.
+  static std::string unique_name(nsrig::Context &c) {
+    std::string dir = c.state_dir();
+    uint32_t h = 2166136261u;  // FNV-1a 32
+    for (unsigned char ch : dir) h = (h ^ ch) * 16777619u;
+    char hex[9];
+    std::snprintf(hex, sizeof hex, "%08x", h);
+    return c.instance_id() + "-" + std::string(hex, 6);
+  }
+
   void configure(nsrig::Context &c) {
-    id = c.instance_id();
+    id = c.instance_id();  // for explain; prepare adds the state directory's hash
     hier = discover();
     // Every key is read (and type-checked) before anything can fail on the host's state.
     auto mem = c.kind("memory_max"), pids = c.kind("pids_max"), cpu = c.kind("cpu_max");
@@ -429,6 +443,7 @@ struct Cgroup {
   }
 
   void prepare(nsrig::Context &c) {
+    id = unique_name(c);
     prepared = true;
     for (size_t i = 0; i < hier.size(); ++i) {
       try {
@@ -507,6 +522,7 @@ struct Cgroup {
 
   void teardown(nsrig::Context &c) {
     std::vector<std::string> dirs;
+    if (!prepared) id = unique_name(c);  // nsrig rm after a crash: the same name prepare gave
     if (prepared) {
       dirs = created;  // only what this instance made: never another's cgroup
     } else {

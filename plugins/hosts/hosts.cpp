@@ -104,9 +104,16 @@ struct Hosts {
   void child_setup(nsrig::Context &c) {
     // Facts are as of the start of child setup: mnt's root and uts's hostname
     // come from prepare, net's address from prepare (bridge) or parent_after_clone.
-    if (!c.fact("root"))
+    // Only an overlay root keeps the write to the instance: a directory root (root =
+    // "/srv/x", or "/") is bound, not copied, so the files would change for good there.
+    auto root = c.fact("root");
+    if (!root)
       throw std::runtime_error("the mnt plugin gave this instance no root of its own (set root = ... in mnt): "
                                "refusing to write the host's /etc/hosts");
+    if (!root->starts_with("overlay"))
+      throw std::runtime_error("the instance's root is the directory '" + *root + "', bound and not copied: writing "
+                               "its /etc/hosts would change that directory for good; use an overlay root "
+                               "(root = { overlay = { lower = [\"" + *root + "\"] } }) or drop hosts");
     auto hostname = c.fact("hostname");
     std::string text = "# written by nsrig's hosts plugin for instance " + c.instance_id() + "\n";
     text += "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";

@@ -42,7 +42,12 @@ struct Motd {
   void child_setup(nsrig::Context &c) {
     // mnt publishes "root" when the instance has a root of its own; without one, "/"
     // is still the host's, and nothing may be written there.
-    if (!c.fact("root")) throw std::runtime_error("mnt gave the instance no root of its own: refusing to write " + path);
+    // Only an overlay root keeps writes inside the instance; a directory root is the
+    // directory itself ("/" included), and mnt without a root leaves the host's "/".
+    auto root = c.fact("root");
+    if (!root || !root->starts_with("overlay"))
+      throw std::runtime_error("refusing to write " + path + ": the instance has no overlay root of its own (mnt: " +
+                               (root ? "root = '" + *root + "'" : "no root") + ")");
     int fd = static_cast<int>(nsrig::check(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644),
                                            "open('" + path + "')"));
     std::string text = message + "\n";

@@ -87,9 +87,15 @@ std::map<std::string, std::string> cgroup_dirs(pid_t pid) {
 }
 
 // Every place where a cgroup of instance `id` could be.
+// The instance's cgroups: nsrig/<id>-<6 hex of its state dir> in every hierarchy.
 std::vector<std::string> possible_dirs(const std::string &id) {
   std::vector<std::string> out;
-  for (auto &h : hierarchies()) out.push_back(h.mount + "/nsrig/" + id);
+  std::error_code ec;
+  for (auto &h : hierarchies())
+    for (auto &e : fs::directory_iterator(h.mount + "/nsrig", ec)) {
+      std::string n = e.path().filename().string();
+      if (n == id || (n.size() == id.size() + 7 && n.starts_with(id + "-"))) out.push_back(e.path().string());
+    }
   return out;
 }
 
@@ -268,7 +274,7 @@ TEST(Cgroup, RmAfterAKilledSupervisorCleansTheCgroups) {
   std::smatch m;
   ASSERT_TRUE(std::regex_search(j, m, std::regex("\"cgroup\": \"([^\"]+)\""))) << j;
   std::string main = m[1];
-  EXPECT_THAT(main, ::testing::EndsWith("/nsrig/" + name));
+  EXPECT_THAT(main, ::testing::MatchesRegex(".*/nsrig/" + name + "-[0-9a-f]{6}"));
   EXPECT_TRUE(fs::is_directory(main));
   ASSERT_TRUE(std::regex_search(j, m, std::regex("\"supervisor_pid\": ([0-9]+)"))) << j;
   kill(std::stoi(m[1]), SIGKILL);
