@@ -319,9 +319,18 @@ int make_overlay(const std::vector<std::string> &lower, const std::string &upper
     }
     base = fd_path(tmp);
   }
+  // One fsconfig string is at most 256 bytes (fs_context): longer stacks go layer by
+  // layer with "lowerdir+" (overlayfs, Linux 6.8; Documentation/filesystems/overlayfs.rst).
+  std::vector<std::pair<std::string, std::string>> opts;
+  if (lowers.size() < 256)
+    opts.emplace_back("lowerdir", lowers);
+  else
+    for (auto &l : lower) opts.emplace_back("lowerdir+", l);
+  opts.emplace_back("upperdir", base + "/upper");
+  opts.emplace_back("workdir", base + "/work");
   int m;
   try {
-    m = fs_mount("overlay", {{"lowerdir", lowers}, {"upperdir", base + "/upper"}, {"workdir", base + "/work"}});
+    m = fs_mount("overlay", opts);
   } catch (...) {
     if (tmp >= 0) close(tmp);
     throw;

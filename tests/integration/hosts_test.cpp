@@ -82,3 +82,18 @@ TEST(Hosts, RefusesToWriteTheHostsFiles) {
 }
 
 }  // namespace
+
+namespace {
+// A directory root is the directory itself (bound, not copied): hosts refuses to change it.
+TEST(Hosts, RefusesADirectoryRoot) {
+  REQUIRE_ROOT();
+  std::string before = slurp("/etc/hosts");
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\nroot = \"/\"\nsys = false\n"
+                             "[[namespace]]\ntype = \"uts\"\nhostname = \"dirroot\"\n[[namespace]]\ntype = \"hosts\"\n");
+  Result r = run_nsrig({"run", "-p", p, "--", "true"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("the instance's root is the directory '/', bound and not copied"));
+  EXPECT_EQ(slurp("/etc/hosts"), before);
+}
+}  // namespace

@@ -185,3 +185,26 @@ TEST(Mnt, KeepLeavesTheUpperLayer) {
 }
 
 }  // namespace
+
+namespace {
+// fsconfig takes at most 256 bytes per string: a longer stack of lower layers goes
+// layer by layer ("lowerdir+"). The root is made (the run gets as far as the exec,
+// which finds no /bin/true in these empty layers: 127, not a mount error).
+TEST(Mnt, OverlayRootWithLongLowerStack) {
+  REQUIRE_ROOT();
+  TempDir d;
+  std::string lowers;
+  for (int i = 0; i < 4; ++i) {
+    std::string dir = d.path() + "/sha256-" + std::string(64, static_cast<char>('a' + i));
+    fs::create_directories(dir);
+    lowers += (lowers.empty() ? "\"" : ", \"") + dir + "\"";
+  }
+  ASSERT_GT(lowers.size(), 256u);
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\nroot = { overlay = { lower = [" + lowers +
+                                 "] } }\ndev = \"none\"\nproc = false\nsys = false\nmasked_paths = []\n"
+                                 "readonly_paths = []\n");
+  Result r = run_nsrig({"run", "-p", p, "--", "/bin/true"});
+  EXPECT_EQ(r.exit_code, 127) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("cannot execute '/bin/true': No such file or directory"));
+}
+}  // namespace
