@@ -103,6 +103,7 @@ class Instance {
   /// Fault injection for plugin-check: the run fails right after this phase
   /// ("prepare", "parent_after_clone" or "child_setup"), as a plugin failing there would.
   std::string fail_after;
+  std::vector<std::string> teardown_errors;  ///< on_teardown failures of the last teardown (logged as warnings)
   bool keep_state_dir = false; ///< a detached run: the supervisor removes the dir itself
   std::vector<int> close_in_child;  ///< fds of the caller's that the child closes first
   // run -t: a pty opened by the caller; the payload gets the slave as its

@@ -152,11 +152,15 @@ class Clock {
 }  // namespace
 
 void teardown(Instance &inst) {
+  inst.teardown_errors.clear();
   for (auto it = inst.slots.rbegin(); it != inst.slots.rend(); ++it) {
     Slot &s = **it;
     if (!s.prepared || !s.plugin->desc.on_teardown) continue;
     s.error.clear();
-    if (s.plugin->desc.on_teardown(&s.ctx, s.state) != NSRIG_OK) log::warning(inst.hook_error(s, "on_teardown"));
+    if (s.plugin->desc.on_teardown(&s.ctx, s.state) != NSRIG_OK) {
+      inst.teardown_errors.push_back(inst.hook_error(s, "on_teardown"));
+      log::warning(inst.teardown_errors.back());
+    }
   }
   inst.remove_state_dir_if_empty();
   std::string err = run_command_hooks(inst, "poststop", "stopped", 0);

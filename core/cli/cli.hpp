@@ -32,6 +32,7 @@ struct Options {
   int concurrency = 1;
   // plugin-check
   std::string plugin_path, check_config;
+  int check_timeout = 300;  ///< seconds
 };
 
 /**

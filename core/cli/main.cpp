@@ -228,6 +228,8 @@ int main(int argc, char **argv) {
   auto *check = app.add_subcommand("plugin-check", "Check that a plugin file conforms to the SDK's rules, in real spawns");
   check->add_option("plugin", o.plugin_path, "the plugin's .so file")->required();
   check->add_option("--config", o.check_config, "TOML file with the plugin's own table (its settings), if it needs any");
+  check->add_option("--timeout", o.check_timeout, "seconds for all checks together (default 300)")
+      ->check(CLI::Range(1, 86400));
   check->add_option("-p,--profile", o.profiles, "profile the plugin needs around it (other plugins); repeatable")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);

@@ -6,14 +6,21 @@
 // the host looks like before and after: mounts, network links, cgroup
 // directories, state and lease files, open fds, child processes.
 #include <elf.h>
+#include <net/if.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <poll.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <cstdio>
 #include <filesystem>
@@ -64,13 +71,26 @@ struct Snapshot {
 
   static Snapshot take(const std::string &state_dir) {
     Snapshot s;
+    for (const char *kind : {"mount", "network link", "cgroup directory", "state file", "lease file", "/dev/shm file",
+                             "open fd", "child process", "process started by a hook"})
+      s.parts[kind];  // every kind in every snapshot, empty or not
     std::ifstream mi("/proc/self/mountinfo");
     for (std::string l; std::getline(mi, l);) s.parts["mount"].insert(l);
     std::error_code ec;
-    for (auto &e : fs::directory_iterator("/sys/class/net", ec)) s.parts["network link"].insert(e.path().filename());
+    // Links of this network namespace (the worker's own, as root): if_nameindex asks the
+    // kernel, where /sys/class/net would show the namespace sysfs was mounted in.
+    if (struct if_nameindex *ifs = if_nameindex()) {
+      for (auto *i = ifs; i->if_index; ++i) s.parts["network link"].insert(i->if_name);
+      if_freenameindex(ifs);
+    }
     list_tree("/sys/fs/cgroup", 4, s.parts["cgroup directory"], true);
     list_tree(state_dir, 8, s.parts["state file"], false);
-    list_tree("/run/nsrig/.net", 4, s.parts["lease file"], false);
+    // Address pools are per network namespace: /run/nsrig/.net/<netns inode>-<bridge>.
+    struct stat ns {};
+    std::string mine = stat("/proc/self/ns/net", &ns) == 0 ? std::to_string(ns.st_ino) + "-" : "";
+    for (auto &e : fs::directory_iterator("/run/nsrig/.net", ec))
+      if (!mine.empty() && e.path().filename().string().starts_with(mine))
+        list_tree(e.path(), 4, s.parts["lease file"], false), s.parts["lease file"].insert(e.path().string());
     list_tree("/dev/shm", 2, s.parts["/dev/shm file"], false);
     // By number only: what an inherited fd points at may be renamed meanwhile (ctest's own log).
     for (auto &e : fs::directory_iterator("/proc/self/fd", ec)) s.parts["open fd"].insert(e.path().filename());
@@ -87,6 +107,22 @@ struct Snapshot {
       rest >> state >> ppid;
       if (ppid == self && state != "Z") s.parts["child process"].insert(e.path().filename().string());
     }
+    // Processes a hook started, wherever they were reparented: they carry the checker's token.
+    if (const char *token = std::getenv("NSRIG_PLUGIN_CHECK")) {
+      std::string needle = std::string("NSRIG_PLUGIN_CHECK=") + token;
+      for (auto &e : fs::directory_iterator("/proc", ec)) {
+        std::string pid = e.path().filename().string();
+        if (pid == self || !std::all_of(pid.begin(), pid.end(), ::isdigit)) continue;
+        std::ifstream env(e.path() / "environ", std::ios::binary);
+        std::string all((std::istreambuf_iterator<char>(env)), {});
+        if (all.find(needle) != std::string::npos) {
+          std::ifstream comm(e.path() / "comm");
+          std::string name;
+          std::getline(comm, name);
+          s.parts["process started by a hook"].insert(pid + " (" + name + ")");
+        }
+      }
+    }
     return s;
   }
 
@@ -99,9 +135,9 @@ struct Snapshot {
       if (kind == "cgroup directory") {  // see check_id()
         std::set<std::string> b, a;
         for (auto &p : before)
-          if (p.find("nsrig") != std::string::npos) b.insert(p);
+          if (p.find("nsrig-check-") != std::string::npos) b.insert(p);
         for (auto &p : now)
-          if (p.find("nsrig") != std::string::npos) a.insert(p);
+          if (p.find("nsrig-check-") != std::string::npos) a.insert(p);
         std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(added));
         std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(gone));
       } else {
@@ -136,19 +172,22 @@ std::vector<std::string> exported_symbols(const std::string &path) {
   auto *base = static_cast<const unsigned char *>(map);
   size_t size = st.st_size;
   auto *eh = reinterpret_cast<const Elf64_Ehdr *>(base);
+  // [off, off + len) inside the file, without overflow: the file is untrusted input.
+  auto inside = [&](uint64_t off, uint64_t len) { return off <= size && len <= size - off; };
   if (size >= sizeof *eh && std::memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_ident[EI_CLASS] == ELFCLASS64 &&
-      eh->e_shoff + eh->e_shnum * sizeof(Elf64_Shdr) <= size) {
+      eh->e_shentsize == sizeof(Elf64_Shdr) && inside(eh->e_shoff, uint64_t{eh->e_shnum} * sizeof(Elf64_Shdr))) {
     auto *sh = reinterpret_cast<const Elf64_Shdr *>(base + eh->e_shoff);
     for (int i = 0; i < eh->e_shnum; ++i) {
       if (sh[i].sh_type != SHT_DYNSYM || sh[i].sh_link >= eh->e_shnum) continue;
       const Elf64_Shdr &strs = sh[sh[i].sh_link];
-      if (sh[i].sh_offset + sh[i].sh_size > size || strs.sh_offset + strs.sh_size > size) break;
+      if (!inside(sh[i].sh_offset, sh[i].sh_size) || !inside(strs.sh_offset, strs.sh_size)) break;
       auto *sym = reinterpret_cast<const Elf64_Sym *>(base + sh[i].sh_offset);
+      const char *names = reinterpret_cast<const char *>(base + strs.sh_offset);
       for (size_t k = 0; k < sh[i].sh_size / sizeof(Elf64_Sym); ++k) {
         if (sym[k].st_shndx == SHN_UNDEF || sym[k].st_name >= strs.sh_size) continue;
         int bind = ELF64_ST_BIND(sym[k].st_info), type = ELF64_ST_TYPE(sym[k].st_info);
         if ((bind == STB_GLOBAL || bind == STB_WEAK) && (type == STT_FUNC || type == STT_OBJECT))
-          out.emplace_back(reinterpret_cast<const char *>(base + strs.sh_offset + sym[k].st_name));
+          out.emplace_back(names + sym[k].st_name, strnlen(names + sym[k].st_name, strs.sh_size - sym[k].st_name));
       }
     }
   }
@@ -170,6 +209,26 @@ struct Checker {
   toml::table config;      ///< the plugin's table, from --config (sources kept)
   std::string state_dir;   ///< private NSRIG_STATE_DIR
   Report &r;
+  int position = -1;  ///< index of the checked plugin's table among the context's; -1: last
+
+  // The first place, from the end, where the plan's ordering rules (user first,
+  // after/before) accept the checked plugin among the context's plugins.
+  void find_position() {
+    auto p = profile();
+    auto *arr = p->root.get_as<toml::array>("namespace");
+    int n = arr ? static_cast<int>(arr->size()) - 1 : 0;  // the context's tables, without the checked one
+    for (int at = n; at >= 0; --at) {
+      position = at;
+      try {
+        auto q = profile();
+        Instance inst(*q, reg, {"/bin/true"});
+        make_plan(inst);
+        return;
+      } catch (const Error &) {
+      }
+    }
+    position = -1;  // none: the plan's own error will say why
+  }
 
   // The context profiles (-p), then the plugin's own table; `edit` may change that table.
   std::unique_ptr<Profile> profile(const std::function<void(toml::table &)> &edit = nullptr) {
@@ -186,11 +245,9 @@ struct Checker {
         arr->erase(arr->begin() + static_cast<long>(i));
       else
         ++i;
-    // Last, so that its `after` names come first; first when it must run before others.
-    if (plugin.before.empty())
-      arr->push_back(std::move(t));
-    else
-      arr->insert(arr->begin(), std::move(t));
+    // Where the planner accepts it (position(), found once); last by default.
+    size_t at = position < 0 ? arr->size() : std::min(static_cast<size_t>(position), arr->size());
+    arr->insert(arr->begin() + static_cast<long>(at), std::move(t));
     p->namespaces.clear();
     for (auto &&e : *arr) p->namespaces.push_back({(*e.as_table())["type"].value_or(std::string()), e.as_table()});
     return p;
@@ -199,6 +256,7 @@ struct Checker {
   struct Run {
     int code = 0;
     std::string error;
+    std::string teardown_error;  ///< the first on_teardown failure, "" when none
   };
   // One whole lifecycle; `fail_after` injects a failure after that phase.
   Run spawn(const std::vector<std::string> &argv, const std::string &fail_after = "") {
@@ -211,7 +269,13 @@ struct Checker {
       Plan plan = make_plan(inst);
       inst.configure();
       plan = make_plan(inst);
-      out.code = run(inst, plan);
+      try {
+        out.code = run(inst, plan);
+      } catch (const Error &e) {
+        out.code = e.exit_code;
+        out.error = e.what();
+      }
+      if (!inst.teardown_errors.empty()) out.teardown_error = inst.teardown_errors.front();
     } catch (const Error &e) {
       out.code = e.exit_code;
       out.error = e.what();
@@ -238,40 +302,11 @@ struct Checker {
   }
 };
 
-}  // namespace
-
-int cmd_plugin_check(const Options &o) {
+// The checks themselves, in a worker process of their own (see cmd_plugin_check).
+int check_worker(const Options &o, const std::string &path, const toml::table &config, const std::string &state_dir) {
   Report r;
   std::error_code ec;
-  std::string path = fs::absolute(o.plugin_path, ec).lexically_normal().string();
-  if (!fs::is_regular_file(path, ec))
-    throw Error("plugin-check: '" + o.plugin_path + "' is not a file; give the path of a plugin's .so");
   std::string stem = fs::path(path).stem().string();
-  std::printf("checking %s\n", path.c_str());
-
-  toml::table config;
-  if (!o.check_config.empty()) {
-    try {
-      config = toml::parse_file(o.check_config);
-    } catch (const toml::parse_error &e) {
-      const auto &b = e.source().begin;
-      throw Error(o.check_config + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) + ": " +
-                  std::string(e.description()));
-    }
-  }
-
-  // A private state directory: everything the checked instances leave there is theirs.
-  char tmpl[] = "/tmp/nsrig-check-XXXXXX";
-  if (!mkdtemp(tmpl)) throw Error(errno_text("mkdtemp('/tmp/nsrig-check-XXXXXX')"));
-  std::string state_dir = tmpl;
-  setenv("NSRIG_STATE_DIR", state_dir.c_str(), 1);
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() {
-      std::error_code e;
-      fs::remove_all(dir, e);
-    }
-  } cleanup{state_dir};
 
   // 1. Loading and ABI negotiation (the registry's own checks).
   Registry reg(Registry::default_dirs(o.plugin_dirs));
@@ -366,6 +401,7 @@ int cmd_plugin_check(const Options &o) {
     }
 
   Checker c{o, reg, *plugin, config, state_dir, r};
+  c.find_position();
 
   // 3. on_configure: succeeds with the given table, and changes nothing.
   Snapshot before = Snapshot::take(state_dir);
@@ -434,10 +470,12 @@ int cmd_plugin_check(const Options &o) {
       r.pass("spawn", "the whole lifecycle around /bin/true, exit 0");
     else
       r.fail("spawn", "exit " + std::to_string(run.code) + (run.error.empty() ? "" : ": " + run.error));
-    if (std::string diff = before.diff(Snapshot::take(state_dir)); diff.empty())
-      r.pass("spawn: nothing left", "teardown undid everything");
-    else
+    if (std::string diff = before.diff(Snapshot::take(state_dir)); !diff.empty())
       r.fail("spawn: nothing left", diff);
+    else if (!run.teardown_error.empty())
+      r.fail("spawn: nothing left", "its teardown failed: " + run.teardown_error);
+    else
+      r.pass("spawn: nothing left", "teardown undid everything");
 
     // The payload gets exactly the fds nsrig was given (not close-on-exec), plus the one
     // ls opens to list them: anything more was opened by a hook without O_CLOEXEC.
@@ -479,7 +517,7 @@ int cmd_plugin_check(const Options &o) {
     std::vector<int> extra;
     std::set_difference(got.begin(), got.end(), expected.begin(), expected.end(), std::back_inserter(extra));
     if (got.empty())
-      r.fail("payload: no leaked fds", "could not list the payload's fds (/bin/ls /proc/self/fd failed)");
+      r.skip("payload: no leaked fds", "the spawn failed (see above), so the payload's fds could not be listed");
     else if (extra.empty())
       r.pass("payload: no leaked fds", "it has only the fds nsrig was given");
     else
@@ -495,6 +533,8 @@ int cmd_plugin_check(const Options &o) {
       if (f.code != 0 && f.error.find("injected failure") == std::string::npos && bad.empty())
         bad = std::string("the run failed before the failure injected after ") + phase + ": " + f.error;
       if (!diff.empty() && bad.empty()) bad = std::string("after a failure after ") + phase + ": " + diff;
+      if (!f.teardown_error.empty() && bad.empty())
+        bad = std::string("after a failure after ") + phase + ", its teardown failed: " + f.teardown_error;
     }
     if (bad.empty())
       r.pass("teardown after failures", "a failure after on_prepare, on_parent_after_clone, on_child_setup: nothing left");
@@ -528,6 +568,120 @@ int cmd_plugin_check(const Options &o) {
 
   std::printf("%d passed, %d failed, %d warnings, %d skipped\n", r.passes, r.fails, r.warns, r.skips);
   return r.fails || r.skips ? 1 : 0;
+}
+
+}  // namespace
+
+// The supervisor: checks its arguments, then runs the checks in a worker of its own
+// process group, as root in private network and mount namespaces (so that the host's
+// other activity is not mistaken for the plugin's, and nothing the plugin leaves
+// reaches the host's tables). A worker that crashes (a hook's SIGSEGV), hangs past
+// the timeout or is interrupted is killed with its whole group, and reported.
+int cmd_plugin_check(const Options &o) {
+  std::error_code ec;
+  std::string path = fs::absolute(o.plugin_path, ec).lexically_normal().string();
+  if (!fs::is_regular_file(path, ec))
+    throw Error("plugin-check: '" + o.plugin_path + "' is not a file; give the path of a plugin's .so");
+  toml::table config;
+  if (!o.check_config.empty()) {
+    if (!fs::is_regular_file(o.check_config, ec))
+      throw Error("plugin-check: --config '" + o.check_config + "' is not a regular file (a TOML table of the "
+                  "plugin's settings)");
+    try {
+      config = toml::parse_file(o.check_config);
+    } catch (const toml::parse_error &e) {
+      const auto &b = e.source().begin;
+      throw Error(o.check_config + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) + ": " +
+                  std::string(e.description()));
+    }
+  }
+  {
+    Profile context;  // the -p profiles must load before any check runs: their errors are the user's
+    load_profiles(o.profiles, context);
+  }
+  std::printf("checking %s\n", path.c_str());
+  std::fflush(stdout);
+
+  // A private state directory: everything the checked instances leave there is theirs.
+  char tmpl[] = "/tmp/nsrig-check-XXXXXX";
+  if (!mkdtemp(tmpl)) throw Error(errno_text("mkdtemp('/tmp/nsrig-check-XXXXXX')"));
+  std::string state_dir = tmpl;
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code e;
+      fs::remove_all(dir, e);
+    }
+  } cleanup{state_dir};
+
+  sigset_t set, old;
+  sigemptyset(&set);
+  for (int sig : {SIGCHLD, SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
+  sigprocmask(SIG_BLOCK, &set, &old);
+  int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+  pid_t worker = fork();
+  if (worker < 0) throw Error(errno_text("fork of the plugin-check worker"));
+  if (worker == 0) {
+    sigprocmask(SIG_SETMASK, &old, nullptr);
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int rc = 1;
+    try {
+      if (geteuid() == 0) {
+        if (unshare(CLONE_NEWNET | CLONE_NEWNS) != 0) throw Error(errno_text("unshare(CLONE_NEWNET|CLONE_NEWNS)"));
+        if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+          throw Error(errno_text("make / private in the checker's mount namespace"));
+      }
+      setenv("NSRIG_STATE_DIR", state_dir.c_str(), 1);
+      // Every process a hook starts inherits this: one left behind is found by it (Snapshot).
+      setenv("NSRIG_PLUGIN_CHECK", fs::path(state_dir).filename().c_str(), 1);
+      rc = check_worker(o, path, config, state_dir);
+    } catch (const Error &e) {
+      std::printf("FAIL  %-26s %s\n", "(checker)", e.what());
+    }
+    std::fflush(nullptr);
+    _exit(rc);
+  }
+  setpgid(worker, worker);
+  int timeout_s = o.check_timeout;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  int status = 0;
+  std::string ended;
+  for (;;) {
+    pid_t w = waitpid(worker, &status, WNOHANG);
+    if (w == worker) break;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      ended = "timed out after " + std::to_string(timeout_s) + " s (a hook that hangs? --timeout SECONDS)";
+      break;
+    }
+    pollfd p{sfd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000))) > 0) {
+      signalfd_siginfo si{};
+      if (read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si) && si.ssi_signo != SIGCHLD) {
+        ended = std::string("interrupted by signal ") + strsignal(static_cast<int>(si.ssi_signo));
+        break;
+      }
+    }
+  }
+  if (!ended.empty()) {
+    kill(-worker, SIGKILL);
+    waitpid(worker, &status, 0);
+  }
+  kill(-worker, SIGKILL);  // whatever the worker's hooks left in its group
+  close(sfd);
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+  if (!ended.empty()) {
+    std::printf("FAIL  %-26s the checker %s; what that check created may be left behind\n", "(checker)", ended.c_str());
+    return 1;
+  }
+  if (WIFSIGNALED(status)) {
+    std::printf("FAIL  %-26s the checker died of signal %d (%s) in the check after the last line: a hook crashed "
+                "the process it ran in; what that check created may be left behind\n",
+                "(checker)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    return 1;
+  }
+  return WEXITSTATUS(status);
 }
 
 }  // namespace nsrig::cli

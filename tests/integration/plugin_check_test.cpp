@@ -52,6 +52,33 @@ TEST(PluginCheck, FdLeakedIntoThePayloadFails) {
   EXPECT_THAT(r.out, HasSubstr("PASS  spawn: nothing left"));
 }
 
+// A process a hook started and left running is found wherever it was reparented.
+TEST(PluginCheck, ProcessLeftByAHookFails) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto cfg = d.write("probe.toml", "sleeper = \"4242\"\n");  // sleep 1000 4242: the tag is a number of seconds too
+  Result r = run_nsrig({"plugin-check", kProbe, "--config", cfg});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("FAIL  spawn: nothing left        1 process started by a hook(s) left behind"));
+  EXPECT_EQ(count_processes("sleep 1000 4242"), 0) << "the checker kills its worker's group at the end";
+}
+
+// A hook that crashes nsrig's own process, or hangs: reported, and nothing of the checker stays.
+TEST(PluginCheck, CrashAndHangAreReported) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto before = sh("ls /tmp | grep -c nsrig-check- || true");
+  auto crash = d.write("crash.toml", "crash_prepare = true\n");
+  Result r = run_nsrig({"plugin-check", kProbe, "--config", crash});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("FAIL  (checker)                  the checker died of signal 11"));
+  auto hang = d.write("hang.toml", "hang = true\n");
+  r = run_nsrig({"plugin-check", "--timeout", "3", kProbe, "--config", hang});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("the checker timed out after 3 s"));
+  EXPECT_EQ(sh("ls /tmp | grep -c nsrig-check- || true"), before);
+}
+
 TEST(PluginCheck, SideEffectInConfigureFails) {
   const std::string touched = "/dev/shm/nsrig-plugin-check-test";
   std::filesystem::remove(touched);

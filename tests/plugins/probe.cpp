@@ -7,6 +7,7 @@
 //   crash   = true   child_setup dies of SIGSEGV, without a message
 //   leak    = true   prepare creates a file in the state dir that teardown forgets (plugin-check must see it)
 //   configure_touch = "/path"  configure creates that file: a side effect where none is allowed
+//   crash_prepare = true  prepare dies of SIGSEGV (in nsrig's own process)
 //   leak_fd = true   child_setup opens /dev/null without O_CLOEXEC: the payload inherits it
 #include <fcntl.h>
 #include <signal.h>
@@ -23,7 +24,7 @@ struct Probe {
   static constexpr uint64_t clone_flag = 0;
 
   std::string fail_in, marker, sleeper;
-  bool throws = false, hang = false, crash = false, leak = false, leak_fd = false;
+  bool throws = false, hang = false, crash = false, leak = false, leak_fd = false, crash_prepare = false;
 
   void maybe_fail(nsrig::Context &c, const std::string &phase) {
     if (fail_in != phase) return;
@@ -40,6 +41,7 @@ struct Probe {
     crash = c.boolean_or("crash", false);
     leak = c.boolean_or("leak", false);
     leak_fd = c.boolean_or("leak_fd", false);
+    crash_prepare = c.boolean_or("crash_prepare", false);
     if (auto touch = c.string("configure_touch")) close(static_cast<int>(nsrig::check(
         open(touch->c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644), "create '" + *touch + "'")));
     maybe_fail(c, "configure");
@@ -52,6 +54,7 @@ struct Probe {
     }
     if (leak) close(static_cast<int>(nsrig::check(
         open((c.state_dir() + "/leaked").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644), "create the leaked file")));
+    if (crash_prepare) raise(SIGSEGV);
     maybe_fail(c, "prepare");
   }
   void parent_after_clone(nsrig::Context &c) {
