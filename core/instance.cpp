@@ -123,7 +123,9 @@ int32_t h_spawn_payload(nsrig_ctx *ctx, int32_t *out_pid) {
   if (!out_pid || !ctx->inst->in_child_exec) return NSRIG_ERR_INVALID;
   pid_t pid = spawn_payload(*ctx->inst);
   if (pid < 0) {
+    int e = errno;
     slot_of(ctx).error = errno_text("fork of the payload");
+    errno = e;  // for the plugin's own message
     return NSRIG_ERR;
   }
   *out_pid = pid;

@@ -253,6 +253,10 @@ struct Cgroup {
   }
 
   void configure(nsrig::Context &c) {
+    // The instance's cgroups go under the root-owned nsrig/ of each hierarchy.
+    if (geteuid() != 0)
+      c.fail_at("", "needs root: it creates cgroups under /sys/fs/cgroup/.../nsrig; as an unprivileged user "
+                    "drop the cgroup plugin, or run nsrig as root");
     id = c.instance_id();  // for explain; prepare adds the state directory's hash
     hier = discover();
     // Every key is read (and type-checked) before anything can fail on the host's state.

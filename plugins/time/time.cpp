@@ -70,6 +70,10 @@ struct Time {
   }
 
   void configure(nsrig::Context &c) {
+    // unshare(CLONE_NEWTIME) needs CAP_SYS_ADMIN: as an unprivileged user, only inside a user namespace.
+    if (geteuid() != 0 && !c.has_plugin("user"))
+      c.fail_at("", "a time namespace as an unprivileged user needs a user namespace: add [[namespace]] type = "
+                    "\"user\" first");
     monotonic = read_offset(c, "monotonic", CLOCK_MONOTONIC, "CLOCK_MONOTONIC");
     boottime = read_offset(c, "boottime", CLOCK_BOOTTIME, "CLOCK_BOOTTIME (/proc/uptime)");
     if (access("/proc/self/ns/time", F_OK) != 0)

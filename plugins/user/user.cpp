@@ -34,7 +34,9 @@ std::vector<Range> read_map(nsrig::Context &c, const std::string &key) {
     auto need = [&](const char *k) {
       auto v = c.integer(at + "." + k);
       if (!v) c.fail_at(at, std::string("needs '") + k + "' (inside, outside, count are all required)");
-      if (*v < 0 || *v > 4294967295LL) c.fail_at(at + "." + k, "must be between 0 and 4294967295");
+      // Ids are 0 to 4294967294: (uid_t)-1 is no id, and the kernel refuses it as a range's first.
+      int64_t max = std::string(k) == "count" ? 4294967295LL : 4294967294LL;
+      if (*v < 0 || *v > max) c.fail_at(at + "." + k, "must be between 0 and " + std::to_string(max));
       return *v;
     };
     r.inside = need("inside");

@@ -205,6 +205,23 @@ TEST_F(Rootless, HostsPluginWritesInsideTheRootlessRoot) {
   EXPECT_EQ(r.out, "127.0.1.1\trootless1\nrootless1\n");
 }
 
+// What needs root says so at validate, not half-way through a run.
+TEST_F(Rootless, ValidateSaysWhatNeedsRoot) {
+  auto cg = profile("cg.toml", "version = 1\n[[namespace]]\ntype = \"user\"\n[[namespace]]\ntype = \"cgroup\"\n");
+  Result r = as_user({"validate", cg});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("cgroup: needs root: it creates cgroups under /sys/fs/cgroup"));
+  auto tm = profile("tm.toml", "version = 1\n[[namespace]]\ntype = \"time\"\nboottime = 10\n");
+  r = as_user({"validate", tm});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("a time namespace as an unprivileged user needs a user namespace"));
+  auto id = profile("id.toml", "version = 1\n[[namespace]]\ntype = \"user\"\n"
+                               "uid_map = [{ inside = 4294967295, outside = 0, count = 1 }]\n");
+  r = as_user({"validate", id});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("'uid_map[0].inside' must be between 0 and 4294967294"));
+}
+
 TEST_F(Rootless, RootlessWithExplicitMapsIsAConfigError) {
   auto p = profile("both.toml", "version = 1\n[[namespace]]\ntype = \"user\"\nrootless = true\n"
                                 "uid_map = [{ inside = 0, outside = 0, count = 1 }]\n");

@@ -133,7 +133,11 @@ class Context {
   /** on_child_exec only: fork and exec the payload; returns its pid. Throws on failure. */
   int spawn_payload() const {
     int32_t pid = 0;
-    if (host_->spawn_payload(ctx_, &pid) != NSRIG_OK) throw std::runtime_error("spawn_payload failed");
+    if (host_->spawn_payload(ctx_, &pid) != NSRIG_OK) {
+      int e = errno;
+      throw std::runtime_error(std::string("start the payload: ") + std::strerror(e) +
+                               (e == EAGAIN ? " (a process limit: the cgroup's pids_max, or RLIMIT_NPROC)" : ""));
+    }
     return pid;
   }
 
