@@ -83,6 +83,9 @@ Registry::Registry(std::vector<std::string> dirs) : dirs_(std::move(dirs)) {}
 
 std::vector<std::string> Registry::default_dirs(const std::vector<std::string> &cli_dirs) {
   std::vector<std::string> out(cli_dirs);
+  for (auto &d : cli_dirs)  // a typo would otherwise just fall through to the other dirs
+    if (std::error_code ec; !fs::is_directory(d, ec))
+      log::warning("--plugin-dir '" + d + "' is not a directory; searching the others");
   if (const char *env = std::getenv("NSRIG_PLUGIN_PATH")) {
     std::string s(env);
     size_t start = 0;

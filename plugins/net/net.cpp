@@ -101,6 +101,7 @@ struct Net {
     mode = c.string_or("mode", "none");
     if (mode != "none" && mode != "veth" && mode != "bridge" && mode != "cni")
       c.fail_at("mode", "must be \"none\", \"veth\", \"bridge\" or \"cni\"");
+    c.describe("on_child_setup", "lo up (SIOCSIFFLAGS)");
     if (mode == "none") return;
     // Links on the host side (a veth end, a bridge, CNI plugins) need CAP_NET_ADMIN in the
     // initial network namespace's user namespace, which an unprivileged user never has.
@@ -164,6 +165,15 @@ struct Net {
         if (!valid_cidr(a)) c.fail_at(at, "'" + a + "' is not an IPv4 or IPv6 address with a prefix length");
       }
     }
+    if (mode == "bridge")
+      c.describe("on_prepare", "bridge " + bridge + " (made if missing, gateway " + ipam::ip_str(subnet.gateway()) +
+                                   "), an address leased from " + subnet.str());
+    if (mode == "veth" || mode == "bridge")
+      c.describe("on_parent_after_clone", "veth " + host_if + " on the host, " + ifname + " in the instance" +
+                                              (mode == "bridge" ? ", attached to " + bridge : ""));
+    if (mode == "cni") c.describe("on_parent_after_clone", "CNI ADD of each plugin in the network list, in order");
+    if (mode == "veth" || mode == "bridge")
+      c.describe("on_child_setup", ifname + ": addresses, up" + std::string(default_route ? ", default route" : ""));
     // Reads only: checks that would otherwise fail after namespaces exist.
     nl::Socket sk;
     if (sk.exists(host_if))

@@ -277,7 +277,18 @@ struct User {
         }
       }
     }
+    auto shown = [](const std::vector<Range> &m) {
+      std::string s;
+      for (auto &r : m)
+        s += (s.empty() ? "" : ", ") + std::to_string(r.inside) + " " + std::to_string(r.outside) + " " +
+             std::to_string(r.count);
+      return s;
+    };
+    const char *how = newuidmap.empty() ? "" : " (newuidmap/newgidmap)";
+    c.describe("on_parent_after_clone", "uid_map " + shown(uids) + how);
+    c.describe("on_parent_after_clone", "setgroups " + setgroups + ", gid_map " + shown(gids) + how);
     switch_to_root = maps_zero(uids) && maps_zero(gids);
+    if (switch_to_root) c.describe("on_child_setup", "setresgid/setresuid(0): root inside, with its capabilities");
     if (!switch_to_root)
       c.warn("uid/gid 0 is not mapped inside: the payload runs as the overflow id (65534) without capabilities");
   }

@@ -35,6 +35,9 @@ struct Uts {
     domainname = c.string("domainname");
     if (hostname) validate(c, "hostname", *hostname);
     if (domainname) validate(c, "domainname", *domainname);
+    if (hostname) c.describe("on_prepare", "publish the fact hostname = '" + *hostname + "' (ps, inspect, hosts)");
+    if (hostname) c.describe("on_child_setup", "sethostname('" + *hostname + "')");
+    if (domainname) c.describe("on_child_setup", "setdomainname('" + *domainname + "')");
   }
   // The hostname as a fact, for `nsrig ps`/`inspect` and plugins such as hosts.
   void prepare(nsrig::Context &c) {
