@@ -276,7 +276,12 @@ Instance::~Instance() {
 
 namespace {
 std::string state_base_path() {
-  if (const char *d = std::getenv("NSRIG_STATE_DIR"); d && *d) return d;
+  if (const char *d = std::getenv("NSRIG_STATE_DIR"); d && *d) {
+    // One spelling per directory (relative, trailing slash, ".."): plugins derive names from it.
+    std::error_code ec;
+    auto p = std::filesystem::weakly_canonical(std::filesystem::absolute(d, ec), ec);
+    return ec ? std::string(d) : p.string();
+  }
   if (geteuid() == 0) return "/run/nsrig";
   if (const char *x = std::getenv("XDG_RUNTIME_DIR"); x && *x) return std::string(x) + "/nsrig";
   return "/tmp/nsrig-" + std::to_string(geteuid());

@@ -1,6 +1,10 @@
 #include "planner.hpp"
 
 #include <sched.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
 
 #include <algorithm>
 
@@ -13,6 +17,14 @@ std::string position(const Instance &inst, size_t i) {
   return where(*inst.slots[i]->table) + " (" + inst.slots[i]->name() + ")";
 }
 
+// CAP_SYS_ADMIN in the effective set (proc(5), /proc/self/status CapEff; capability bit 21).
+bool has_cap_sys_admin() {
+  std::ifstream f("/proc/self/status");
+  for (std::string line; std::getline(f, line);)
+    if (line.starts_with("CapEff:")) return (std::stoull(line.substr(7), nullptr, 16) >> 21) & 1;
+  return geteuid() == 0;
+}
+
 void check_order(Instance &inst) {
   auto &slots = inst.slots;
   auto index = [&](const std::string &name) -> long {
@@ -20,6 +32,16 @@ void check_order(Instance &inst) {
       if (slots[i]->name() == name) return static_cast<long>(i);
     return -1;
   };
+  // clone(2), EPERM: new namespaces other than a user namespace need CAP_SYS_ADMIN,
+  // which an unprivileged caller only has inside a user namespace of its own.
+  uint64_t others = inst.clone_flags & ~static_cast<uint64_t>(CLONE_NEWUSER);
+  if (others && !(inst.clone_flags & CLONE_NEWUSER) && !has_cap_sys_admin()) {
+    size_t i = 0;
+    while (i + 1 < slots.size() && !slots[i]->plugin->desc.clone_flag) ++i;
+    throw Error(position(inst, i) + ": creating the profile's namespaces (the first: " + slots[i]->name() +
+                ") as an unprivileged user needs a user namespace: add [[namespace]] type = \"user\" at the top of the "
+                "profile, or run as root");
+  }
   for (size_t i = 0; i < slots.size(); ++i) {
     const Plugin &p = *slots[i]->plugin;
     if (p.desc.clone_flag == CLONE_NEWUSER && i != 0)

@@ -334,6 +334,9 @@ int run(Instance &inst, const Plan &plan, Timings *timings, const std::function<
   if (pid == 0) {
     close(guard.fds[0]);
     inst.sync_fd = guard.fds[1];
+    // The caller's signal mask, not the one blocked here for the signalfd: whatever a
+    // child-side hook starts (a helper, a daemon) must not inherit blocked SIGTERM.
+    sigprocmask(SIG_SETMASK, &guard.old, nullptr);
     child_main(inst, plan);
   }
   inst.child_pid = static_cast<pid_t>(pid);

@@ -66,6 +66,9 @@ void list_tree(const fs::path &root, int depth, std::set<std::string> &out, bool
   }
 }
 
+std::string check_id();
+std::string check_prefix();
+
 struct Snapshot {
   std::map<std::string, std::set<std::string>> parts;
 
@@ -134,10 +137,11 @@ struct Snapshot {
       std::vector<std::string> added, gone;
       if (kind == "cgroup directory") {  // see check_id()
         std::set<std::string> b, a;
+        std::string mine = check_prefix();
         for (auto &p : before)
-          if (p.find("nsrig-check-") != std::string::npos) b.insert(p);
+          if (p.find(mine) != std::string::npos) b.insert(p);
         for (auto &p : now)
-          if (p.find("nsrig-check-") != std::string::npos) a.insert(p);
+          if (p.find(mine) != std::string::npos) a.insert(p);
         std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(added));
         std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(gone));
       } else {
@@ -200,7 +204,19 @@ std::vector<std::string> exported_symbols(const std::string &path) {
 // Instance ids of the checker's runs: "nsrig-check-" and 8 hex digits. Plugins name
 // per-instance things after the id, so the cgroup comparison can ignore the host's own
 // cgroup churn (a service manager's) and look only at paths with "nsrig" in them.
-std::string check_id() { return "nsrig-check-" + make_instance_id().substr(0, 8); }
+std::string check_id() {
+  // "nsrig-check-<this checker's token>-<4 hex>": two checkers at once never compare each other's.
+  const char *token = std::getenv("NSRIG_PLUGIN_CHECK");
+  std::string t = token ? std::string(token).substr(std::string(token).size() > 6 ? std::string(token).size() - 6 : 0) : "";
+  for (auto &ch : t) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return "nsrig-check-" + t + "-" + make_instance_id().substr(0, 4);
+}
+
+// What every id of this checker starts with (see check_id).
+std::string check_prefix() {
+  std::string id = check_id();
+  return id.substr(0, id.size() - 4);
+}
 
 struct Checker {
   const Options &o;

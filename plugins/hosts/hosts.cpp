@@ -9,6 +9,8 @@
 //   extra = [{ address = "10.0.0.5", names = ["db", "db.local"] }]
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <nsrig/plugin.hpp>
@@ -114,6 +116,12 @@ struct Hosts {
       throw std::runtime_error("the instance's root is the directory '" + *root + "', bound and not copied: writing "
                                "its /etc/hosts would change that directory for good; use an overlay root "
                                "(root = { overlay = { lower = [\"" + *root + "\"] } }) or drop hosts");
+    // /etc itself must be the overlay's (or a tmpfs): a directory bound onto /etc is the host's.
+    struct statfs fs {};
+    nsrig::check(statfs("/etc", &fs), "statfs('/etc')");
+    if (fs.f_type != OVERLAYFS_SUPER_MAGIC && fs.f_type != TMPFS_MAGIC)
+      throw std::runtime_error("/etc inside is not on the overlay root (a directory bound onto it?): writing /etc/hosts "
+                               "would change that directory on the host; drop that mount or drop hosts");
     auto hostname = c.fact("hostname");
     std::string text = "# written by nsrig's hosts plugin for instance " + c.instance_id() + "\n";
     text += "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";

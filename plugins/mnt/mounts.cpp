@@ -305,7 +305,20 @@ int fs_mount(const char *type, const std::vector<std::pair<std::string, std::str
 
 }  // namespace
 
-int make_overlay(const std::vector<std::string> &lower, const std::string &upper_base) {
+int make_overlay(const std::vector<std::string> &lower_in, const std::string &upper_base) {
+  // A layer whose path is longer than one fsconfig string (256 bytes) goes by an
+  // O_PATH fd of it, /proc/self/fd/N, which overlayfs resolves at mount time.
+  std::vector<std::string> lower;
+  std::vector<std::unique_ptr<Fd>> held;
+  for (auto &l : lower_in) {
+    if (l.size() < 200) {
+      lower.push_back(l);
+      continue;
+    }
+    held.push_back(std::make_unique<Fd>(open(l.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)));
+    if (held.back()->fd < 0) fail("open the lower layer '" + l + "'", errno);
+    lower.push_back(fd_path(held.back()->fd));
+  }
   std::string lowers;
   for (auto &l : lower) lowers += (lowers.empty() ? "" : ":") + l;
   std::string base = upper_base;

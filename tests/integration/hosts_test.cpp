@@ -95,5 +95,14 @@ TEST(Hosts, RefusesADirectoryRoot) {
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_THAT(r.err, HasSubstr("the instance's root is the directory '/', bound and not copied"));
   EXPECT_EQ(slurp("/etc/hosts"), before);
+  // An overlay root, but a host directory bound onto /etc: refused too, the directory unchanged.
+  auto etc = d.write("etc/hosts", "original\n");
+  auto q = d.write("q.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\nroot = { overlay = { lower = [\"/\"] } }\n"
+                             "sys = false\nmounts = [{ type = \"bind\", source = \"" + d.path() + "/etc\", target = \"/etc\" }]\n"
+                             "[[namespace]]\ntype = \"uts\"\nhostname = \"dirroot\"\n[[namespace]]\ntype = \"hosts\"\n");
+  r = run_nsrig({"run", "-p", q, "--", "true"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("/etc inside is not on the overlay root"));
+  EXPECT_EQ(slurp(etc), "original\n");
 }
 }  // namespace

@@ -199,6 +199,10 @@ TEST(Mnt, OverlayRootWithLongLowerStack) {
     fs::create_directories(dir);
     lowers += (lowers.empty() ? "\"" : ", \"") + dir + "\"";
   }
+  // and one layer whose own path is longer than 256 bytes (it goes by an fd)
+  std::string deep = d.path() + "/" + std::string(120, 'x') + "/" + std::string(150, 'y');
+  fs::create_directories(deep);
+  lowers += ", \"" + deep + "\"";
   ASSERT_GT(lowers.size(), 256u);
   auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\nroot = { overlay = { lower = [" + lowers +
                                  "] } }\ndev = \"none\"\nproc = false\nsys = false\nmasked_paths = []\n"

@@ -79,6 +79,17 @@ TEST(PluginCheck, CrashAndHangAreReported) {
   EXPECT_EQ(sh("ls /tmp | grep -c nsrig-check- || true"), before);
 }
 
+// Two checkers at once, one of them making cgroups: each compares only its own.
+TEST(PluginCheck, TwoCheckersAtOnce) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto cfg = d.write("cg.toml", "pids_max = 100\n");
+  Child other(nsrig_argv({"plugin-check", std::string(NSRIG_PLUGIN_DIR) + "/cgroup.so", "--config", cfg}));
+  Result r = run_nsrig({"plugin-check", std::string(NSRIG_PLUGIN_DIR) + "/uts.so"});
+  EXPECT_EQ(other.wait(), 0) << other.out();
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+}
+
 TEST(PluginCheck, SideEffectInConfigureFails) {
   const std::string touched = "/dev/shm/nsrig-plugin-check-test";
   std::filesystem::remove(touched);

@@ -214,7 +214,12 @@ TEST_F(Rootless, ValidateSaysWhatNeedsRoot) {
   auto tm = profile("tm.toml", "version = 1\n[[namespace]]\ntype = \"time\"\nboottime = 10\n");
   r = as_user({"validate", tm});
   EXPECT_EQ(r.exit_code, 125);
-  EXPECT_THAT(r.err, HasSubstr("a time namespace as an unprivileged user needs a user namespace"));
+  EXPECT_THAT(r.err, HasSubstr("tm.toml:2:1 (time): creating the profile's namespaces (the first: time) as an "
+                               "unprivileged user needs a user namespace"));
+  auto uts = profile("uts.toml", "version = 1\n[[namespace]]\ntype = \"uts\"\nhostname = \"x\"\n");
+  r = as_user({"validate", uts});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("as an unprivileged user needs a user namespace: add [[namespace]] type = \"user\""));
   auto id = profile("id.toml", "version = 1\n[[namespace]]\ntype = \"user\"\n"
                                "uid_map = [{ inside = 4294967295, outside = 0, count = 1 }]\n");
   r = as_user({"validate", id});

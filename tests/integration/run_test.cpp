@@ -378,3 +378,24 @@ TEST(Run, HookTimeout) {
 }
 
 }  // namespace
+
+namespace {
+// A process a child-side hook starts gets the caller's signal mask, not the one
+// nsrig blocks for its signalfd: SIGTERM reaches it.
+TEST(Run, ProcessesStartedByChildHooksDoNotInheritBlockedSignals) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"probe\"\nsleeper = \"4545\"\n");
+  std::string cmd;  // output to /dev/null: the sleeper keeps whatever stdout it inherits
+  for (auto &a : nsrig_argv({"run", "-p", p, "--", "true"})) cmd += "'" + a + "' ";
+  ASSERT_EQ(sh(cmd + ">/dev/null 2>&1; echo $?"), "0\n");
+  std::string pid = sh("pgrep -f 'sleep 1000 4545' | head -1");
+  ASSERT_FALSE(pid.empty()) << "the probe's sleeper did not start";
+  pid.pop_back();
+  std::string blocked = sh("grep SigBlk /proc/" + pid + "/status");
+  sh("kill -TERM " + pid);
+  EXPECT_EQ(blocked, "SigBlk:\t0000000000000000\n");
+  for (int i = 0; i < 100 && count_processes("sleep 1000 4545") > 0; ++i) usleep(20000);
+  EXPECT_EQ(count_processes("sleep 1000 4545"), 0) << "SIGTERM did not end it";
+}
+}  // namespace
