@@ -343,7 +343,26 @@ void Instance::configure() {
   for (auto &s : slots) {
     const auto &d = s->plugin->desc;
     s->configured = true;
-    if (d.on_configure && d.on_configure(&s->ctx, &s->state) != NSRIG_OK) throw Error(hook_error(*s, "on_configure"));
+    if (d.on_configure && d.on_configure(&s->ctx, &s->state) != NSRIG_OK) {
+      // A required key reported missing is often a typo of one that is there, unread:
+      // name it ("needs 'names'" next to an unread 'name').
+      std::string msg = hook_error(*s, "on_configure"), unread;
+      for (int tries = 0; tries < 64; ++tries) {  // the unread keys in turn (the error path only)
+        const toml::node *n = first_unread(*s, *s->table, "", unread);
+        if (!n) break;
+        s->read.insert(n);
+        std::string key = unread;  // "extra[0].name[0]" -> the key "extra[0].name", its leaf "name"
+        while (!key.empty() && key.back() == ']') key.erase(key.rfind('['));
+        size_t cut = key.find_last_of(".]");
+        std::string leaf = cut == std::string::npos ? key : key.substr(cut + 1);
+        std::string hint = did_you_mean(leaf, s->asked);
+        if (!hint.empty() && leaf != "type") {
+          msg += "; " + where(*n) + ": '" + key + "' is not a key of " + s->name() + hint;
+          break;
+        }
+      }
+      throw Error(msg);
+    }
     std::string path;
     if (const toml::node *n = first_unread(*s, *s->table, "", path)) {
       size_t cut = path.find_last_of(".]");

@@ -167,3 +167,16 @@ TEST(Cli, MissingArgumentIsNotAnUnknownCommand) {
   EXPECT_THAT(r.err, HasSubstr("unknown command 'bogus'"));
 }
 }  // namespace
+
+namespace {
+// A required key reported missing next to an unread near-miss: the message names the typo.
+TEST(Cli, MissingRequiredKeyNamesTheTypoNextToIt) {
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"user\"\n"
+                             "uid_map = [{ insde = 0, outside = 0, count = 1 }]\n");
+  Result r = run_nsrig({"validate", p});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("user: 'uid_map[0]' needs 'inside'"));
+  EXPECT_THAT(r.err, HasSubstr("p.toml:4:22: 'uid_map[0].insde' is not a key of user; did you mean 'inside'?"));
+}
+}  // namespace
