@@ -394,8 +394,14 @@ int run(Instance &inst, const Plan &plan, Timings *timings, const std::function<
     std::string hooks;
     for (auto &s : inst.slots)
       if (s->plugin->desc.on_child_setup || s->plugin->desc.on_child_exec) hooks += (hooks.empty() ? "" : ", ") + s->name();
-    throw abort_run("the instance's first process " + how + " before the payload was executed, without a message: a "
-                    "child-side plugin hook crashed (child-side plugins: " + (hooks.empty() ? "none" : hooks) + ")",
+    // SIGKILL that nsrig did not send: most often the OOM killer, when a memory limit
+    // (the cgroup plugin's memory_max) is smaller than what setting up takes.
+    bool killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+    throw abort_run("the instance's first process " + how + " before the payload was executed, without a message: " +
+                        (killed ? "the kernel's OOM killer (a memory limit too small to set up the instance?) or a "
+                                  "child-side plugin hook"
+                                : "a child-side plugin hook crashed") +
+                        " (child-side plugins: " + (hooks.empty() ? "none" : hooks) + ")",
                     kExitOwnError);
   }
   if (n >= static_cast<ssize_t>(sizeof f.code)) {
