@@ -332,6 +332,19 @@ void join_cgroups(pid_t pid) {
     for (std::string l; std::getline(f, l);) out.push_back(l);
     return out;
   };
+  // "cpu,cpuacct" and "cpuacct,cpu" name one hierarchy: the sorted list, skipping mount flags.
+  auto hierarchy_key = [](const std::string &list) {
+    std::vector<std::string> words;
+    std::istringstream in(list);
+    for (std::string w; std::getline(in, w, ',');)
+      if (w != "rw" && w != "ro" && !w.starts_with("release_agent") && w != "clone_children" && w != "noprefix" &&
+          w != "xattr" && w != "nsdelegate" && w != "relatime" && w != "cpuset_v2_mode")
+        words.push_back(w);
+    std::sort(words.begin(), words.end());
+    std::string key;
+    for (auto &w : words) key += (key.empty() ? "" : ",") + w;
+    return key;
+  };
   std::map<std::string, std::string> mine;  // "controllers" -> path
   for (auto &l : read_lines("/proc/self/cgroup")) {
     size_t a = l.find(':'), b = l.find(':', a + 1);
@@ -349,15 +362,7 @@ void join_cgroups(pid_t pid) {
     std::string type = f[dash + 1], opts = f[dash + 3];
     if (type == "cgroup2" && !mounts.count("")) mounts[""] = f[4];
     if (type != "cgroup") continue;
-    std::vector<std::string> ctrls;
-    std::istringstream o(opts);
-    for (std::string w; std::getline(o, w, ',');)
-      if (w != "rw" && w != "ro" && !w.starts_with("release_agent") && w != "clone_children" && w != "noprefix" &&
-          w != "xattr" && w != "nsdelegate" && w != "relatime" && w != "cpuset_v2_mode")
-        ctrls.push_back(w);
-    std::sort(ctrls.begin(), ctrls.end());
-    std::string key;
-    for (auto &c : ctrls) key += (key.empty() ? "" : ",") + c;
+    std::string key = hierarchy_key(opts);
     if (!mounts.count(key)) mounts[key] = f[4];
   }
   for (auto &l : read_lines("/proc/" + std::to_string(pid) + "/cgroup")) {
@@ -365,12 +370,7 @@ void join_cgroups(pid_t pid) {
     if (a == std::string::npos || b == std::string::npos) continue;
     std::string ctrl = l.substr(a + 1, b - a - 1), path = l.substr(b + 1);
     if (mine[ctrl] == path) continue;
-    std::vector<std::string> parts;
-    std::istringstream c(ctrl);
-    for (std::string w; std::getline(c, w, ',');) parts.push_back(w);
-    std::sort(parts.begin(), parts.end());
-    std::string key;
-    for (auto &w : parts) key += (key.empty() ? "" : ",") + w;
+    std::string key = hierarchy_key(ctrl);
     auto m = mounts.find(key);
     if (m == mounts.end()) continue;  // a hierarchy nsrig cannot see: nothing to join
     std::string procs = m->second + path + "/cgroup.procs";
