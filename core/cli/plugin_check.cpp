@@ -86,7 +86,12 @@ struct Snapshot {
       for (auto *i = ifs; i->if_index; ++i) s.parts["network link"].insert(i->if_name);
       if_freenameindex(ifs);
     }
-    list_tree("/sys/fs/cgroup", 4, s.parts["cgroup directory"], true);
+    // Only this checker's cgroups (see check_id()): the host's own churn is not the plugin's.
+    std::set<std::string> cgroups;
+    list_tree("/sys/fs/cgroup", 4, cgroups, true);
+    std::string mine_cg = check_prefix();
+    for (auto &p : cgroups)
+      if (p.find(mine_cg) != std::string::npos) s.parts["cgroup directory"].insert(p);
     list_tree(state_dir, 8, s.parts["state file"], false);
     // Address pools are per network namespace: /run/nsrig/.net/<netns inode>-<bridge>.
     struct stat ns {};
@@ -97,9 +102,14 @@ struct Snapshot {
     list_tree("/dev/shm", 2, s.parts["/dev/shm file"], false);
     // By number only: what an inherited fd points at may be renamed meanwhile (ctest's own log).
     for (auto &e : fs::directory_iterator("/proc/self/fd", ec)) s.parts["open fd"].insert(e.path().filename());
-    // Our children (the directory iterator's own fd above is closed by now).
+    // Our children (the directory iterator's own fd above is closed by now), and the
+    // processes a hook started, wherever they were reparented: they carry the checker's token.
     std::string self = std::to_string(getpid());
+    const char *token = std::getenv("NSRIG_PLUGIN_CHECK");
+    std::string needle = token ? std::string("NSRIG_PLUGIN_CHECK=") + token : "";
     for (auto &e : fs::directory_iterator("/proc", ec)) {
+      std::string pid = e.path().filename().string();
+      if (pid == self || !std::all_of(pid.begin(), pid.end(), ::isdigit)) continue;
       std::ifstream st(e.path() / "stat");
       std::string line;
       if (!std::getline(st, line)) continue;
@@ -108,23 +118,12 @@ struct Snapshot {
       std::istringstream rest(line.substr(rp + 2));
       std::string state, ppid;
       rest >> state >> ppid;
-      if (ppid == self && state != "Z") s.parts["child process"].insert(e.path().filename().string());
-    }
-    // Processes a hook started, wherever they were reparented: they carry the checker's token.
-    if (const char *token = std::getenv("NSRIG_PLUGIN_CHECK")) {
-      std::string needle = std::string("NSRIG_PLUGIN_CHECK=") + token;
-      for (auto &e : fs::directory_iterator("/proc", ec)) {
-        std::string pid = e.path().filename().string();
-        if (pid == self || !std::all_of(pid.begin(), pid.end(), ::isdigit)) continue;
-        std::ifstream env(e.path() / "environ", std::ios::binary);
-        std::string all((std::istreambuf_iterator<char>(env)), {});
-        if (all.find(needle) != std::string::npos) {
-          std::ifstream comm(e.path() / "comm");
-          std::string name;
-          std::getline(comm, name);
-          s.parts["process started by a hook"].insert(pid + " (" + name + ")");
-        }
-      }
+      if (ppid == self && state != "Z") s.parts["child process"].insert(pid);
+      if (needle.empty()) continue;
+      std::ifstream env(e.path() / "environ", std::ios::binary);
+      std::string all((std::istreambuf_iterator<char>(env)), {});
+      if (all.find(needle) != std::string::npos)
+        s.parts["process started by a hook"].insert(pid + " (" + line.substr(line.find('(') + 1, rp - line.find('(') - 1) + ")");
     }
     return s;
   }
@@ -135,19 +134,8 @@ struct Snapshot {
     for (auto &[kind, before] : parts) {
       const auto &now = after.parts.at(kind);
       std::vector<std::string> added, gone;
-      if (kind == "cgroup directory") {  // see check_id()
-        std::set<std::string> b, a;
-        std::string mine = check_prefix();
-        for (auto &p : before)
-          if (p.find(mine) != std::string::npos) b.insert(p);
-        for (auto &p : now)
-          if (p.find(mine) != std::string::npos) a.insert(p);
-        std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(added));
-        std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(gone));
-      } else {
       std::set_difference(now.begin(), now.end(), before.begin(), before.end(), std::back_inserter(added));
       std::set_difference(before.begin(), before.end(), now.begin(), now.end(), std::back_inserter(gone));
-      }
       auto show = [&](const std::vector<std::string> &v, const char *what) {
         if (v.empty()) return;
         // The longest path is the most telling (a file, not the directories above it).
@@ -204,19 +192,16 @@ std::vector<std::string> exported_symbols(const std::string &path) {
 // Instance ids of the checker's runs: "nsrig-check-" and 8 hex digits. Plugins name
 // per-instance things after the id, so the cgroup comparison can ignore the host's own
 // cgroup churn (a service manager's) and look only at paths with "nsrig" in them.
-std::string check_id() {
-  // "nsrig-check-<this checker's token>-<4 hex>": two checkers at once never compare each other's.
-  const char *token = std::getenv("NSRIG_PLUGIN_CHECK");
-  std::string t = token ? std::string(token).substr(std::string(token).size() > 6 ? std::string(token).size() - 6 : 0) : "";
+// What every id of this checker starts with: "nsrig-check-<the last 6 characters of its
+// token, lower case>-", so two checkers at once never compare each other's.
+std::string check_prefix() {
+  std::string t = std::getenv("NSRIG_PLUGIN_CHECK") ? std::getenv("NSRIG_PLUGIN_CHECK") : "";
+  if (t.size() > 6) t.erase(0, t.size() - 6);
   for (auto &ch : t) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return "nsrig-check-" + t + "-" + make_instance_id().substr(0, 4);
+  return "nsrig-check-" + t + "-";
 }
 
-// What every id of this checker starts with (see check_id).
-std::string check_prefix() {
-  std::string id = check_id();
-  return id.substr(0, id.size() - 4);
-}
+std::string check_id() { return check_prefix() + make_instance_id().substr(0, 4); }
 
 struct Checker {
   const Options &o;

@@ -180,21 +180,6 @@ int uncovered(const std::vector<Range> &m, int64_t own, const std::vector<std::p
   return -1;
 }
 
-// True when `file` (/etc/subuid) has a line for the user named `user` or for `id`.
-bool has_subids(const char *file, const std::string &user, int64_t id) {
-  FILE *f = std::fopen(file, "re");
-  if (!f) return false;
-  char line[512];
-  bool found = false;
-  while (!found && std::fgets(line, sizeof line, f)) {
-    std::string l(line);
-    std::string owner = l.substr(0, l.find(':'));
-    found = owner == user || owner == std::to_string(id);
-  }
-  std::fclose(f);
-  return found;
-}
-
 struct User {
   static constexpr const char *name = "user";
   static constexpr const char *version = "1.1.0";
@@ -254,11 +239,11 @@ struct User {
                              "user needs newuidmap and newgidmap: apt-get install uidmap; or set rootless = true");
       std::string name;  // /etc/subuid names users by name or by uid
       if (const passwd *pw = getpwuid(static_cast<uid_t>(uid))) name = pw->pw_name;
-      if (!has_subids("/etc/subuid", name, uid))
+      if (subid_ranges("/etc/subuid", name, uid).empty())
         c.fail_at("uid_map", "maps more than your own id, but /etc/subuid has no range for uid " + std::to_string(uid) +
                                  (name.empty() ? "" : " (" + name + ")") + ": add one (usermod --add-subuids) or set "
                                  "rootless = true");
-      if (!has_subids("/etc/subgid", name, gid))
+      if (subid_ranges("/etc/subgid", name, gid).empty())
         c.fail_at("gid_map", "maps more than your own id, but /etc/subgid has no range for gid " + std::to_string(gid) +
                                  ": add one (usermod --add-subgids) or set rootless = true");
       if (setgroups == "deny") c.fail_at("setgroups", "\"deny\" cannot be combined with newgidmap; remove it");
