@@ -45,7 +45,10 @@ int cmd_run(const Options &o) {
   if (o.detach) return cmd_run_detached(o);
   if (!o.name.empty() || o.keep || o.remove) throw Error("--name, --keep and --rm are for detached runs: add -d");
   if (o.keep && o.remove) throw Error("--keep and --rm contradict each other");
-  Loaded l(o);
+  // Not destroyed on success: main() _exits after run, and unloading the plugins
+  // (dlclose, each one's destructors) would only cost time. Errors unwind normally.
+  auto owned = std::make_unique<Loaded>(o);
+  Loaded &l = *owned;
   if (l.inst->process.argv.empty())
     throw Error("no command to run: give one after the options (nsrig run -p PROFILE -- CMD...) or set "
                 "[process].argv in the profile");
@@ -66,6 +69,8 @@ int cmd_run(const Options &o) {
     for (auto &[phase, us] : t) std::fprintf(stderr, "nsrig timings: %-20s %8lld us\n", phase.c_str(), (long long)us), total += us;
     std::fprintf(stderr, "nsrig timings: %-20s %8lld us\n", "total", (long long)total);
   }
+  l.inst.reset();     // every plugin state destroyed, as the SDK promises
+  (void)owned.release();  // the libraries stay mapped until _exit
   return code;
 }
 
