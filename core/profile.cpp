@@ -1,6 +1,23 @@
 // The toml++ implementation is compiled here, once (core/CMakeLists.txt).
+#include <cmath>
+#include <cstddef>
+
+// toml++'s formatter (toml_formatter.inl, used by `nsrig explain`) calls
+// log10() only to estimate how many columns a number prints in, and that one
+// call is all nsrig would map libm.so.6 for at every start. It gets this digit
+// count instead: floor(log10(v)) for v >= 1, 0 below 1 (where toml++'s cast of
+// a negative log10 to size_t would be undefined).
+namespace {
+double toml_digits_log10(double v) noexcept {
+  double n = 0;
+  for (; v >= 10.0 && n < 400; v /= 10.0) ++n;
+  return n;
+}
+}  // namespace
+#define log10 toml_digits_log10
 #define TOML_IMPLEMENTATION
 #include "profile.hpp"
+#undef log10
 
 #include <algorithm>
 #include <unistd.h>
