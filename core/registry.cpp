@@ -36,23 +36,29 @@ constexpr FlagName kFlags[] = {
 // The file must be root's and not writable by group or others; so must every
 // directory above it, except that a sticky directory owned by root (/tmp) is
 // fine, since nobody else can rename or delete what root put in it.
-void check_ownership(const std::string &path) {
+// `trusted` holds the directories already checked, with everything above them,
+// so that six plugins from one directory cost one walk up the tree, not six.
+void check_ownership(const std::string &path, std::vector<std::string> &trusted) {
   if (geteuid() != 0) return;
   std::error_code ec;
   fs::path real = fs::canonical(path, ec);
   if (ec) refuse(path, "cannot resolve it: " + ec.message());
+  std::vector<std::string> checked;
   for (fs::path p = real;; p = p.parent_path()) {
+    bool is_file = p == real;
+    if (!is_file && std::find(trusted.begin(), trusted.end(), p.string()) != trusted.end()) break;
     struct stat st {};
     if (stat(p.c_str(), &st) != 0) refuse(path, errno_text("stat('" + p.string() + "')"));
-    bool is_file = p == real;
     if (st.st_uid != 0)
       refuse(path, "'" + p.string() + "' is owned by uid " + std::to_string(st.st_uid) +
                        ", not root, and nsrig runs as root; chown root it");
     bool sticky_dir = !is_file && (st.st_mode & S_ISVTX);
     if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !sticky_dir)
       refuse(path, "'" + p.string() + "' is writable by group or others; run chmod go-w '" + p.string() + "'");
+    if (!is_file) checked.push_back(p.string());
     if (p == p.parent_path()) break;
   }
+  trusted.insert(trusted.end(), checked.begin(), checked.end());
 }
 
 bool valid_name(const char *n) {
@@ -130,7 +136,7 @@ const Plugin &Registry::load_file(const std::string &path, const std::string &ex
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) refuse(path, errno_text("stat"));
   if (!S_ISREG(st.st_mode)) refuse(path, "not a regular file");  // dlopen would block on a FIFO
-  check_ownership(path);
+  check_ownership(path, trusted_dirs_);
   auto p = std::make_unique<Plugin>();
   p->path = path;
   try {

@@ -67,6 +67,7 @@ class Registry {
  private:
   std::vector<std::string> dirs_;
   std::vector<std::unique_ptr<Plugin>> loaded_;
+  std::vector<std::string> trusted_dirs_;  ///< directories whose ownership was checked, up to /
 };
 
 }  // namespace nsrig
