@@ -38,13 +38,13 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <functional>
-#include <set>
-#include <sstream>
-
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <optional>
+#include <set>
+
 #include <nsrig/plugin.hpp>
 
 namespace {
@@ -64,10 +64,14 @@ std::string join(const std::vector<std::string> &v, const char *sep) {
   return s;
 }
 
+// Whitespace-separated words.
 std::vector<std::string> words(const std::string &s) {
-  std::istringstream in(s);
   std::vector<std::string> out;
-  for (std::string w; in >> w;) out.push_back(w);
+  for (size_t at = s.find_first_not_of(" \t\n"); at != std::string::npos;) {
+    size_t end = s.find_first_of(" \t\n", at);
+    out.push_back(s.substr(at, end - at));
+    at = s.find_first_not_of(" \t\n", end);
+  }
   return out;
 }
 
@@ -85,13 +89,17 @@ std::string unescape(const std::string &s) {
   return out;
 }
 
-// Reads a small file; nullopt when it cannot be opened.
+// Reads a small file; nullopt when it cannot be opened. Plain read(2), not
+// <fstream>: iostreams link about 2,500 relocations of libstdc++ into the
+// plugin, paid by every run that loads it (docs/benchmarks.md).
 std::optional<std::string> read_file(const std::string &path) {
-  std::ifstream f(path);
-  if (!f) return std::nullopt;
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return out;
 }
 
 bool exists(const std::string &path) {
@@ -144,10 +152,12 @@ struct Hierarchy {
 // hierarchies (name=systemd) have no controller and are left alone.
 std::vector<Hierarchy> discover() {
   std::vector<Hierarchy> out;
-  std::ifstream f("/proc/self/mountinfo");
+  std::string info = read_file("/proc/self/mountinfo").value_or("");
   std::set<std::string> seen;
-  for (std::string line; std::getline(f, line);) {
-    auto w = words(line);
+  for (size_t at = 0; at < info.size();) {
+    size_t end = std::min(info.find('\n', at), info.size());
+    auto w = words(info.substr(at, end - at));
+    at = end + 1;
     auto dash = std::find(w.begin(), w.end(), "-");
     if (w.size() < 5 || dash == w.end() || w.end() - dash < 4) continue;
     const std::string &fstype = dash[1];
@@ -184,8 +194,8 @@ struct Write {
 // pids listed in <dir>/cgroup.procs.
 std::vector<pid_t> procs(const std::string &dir) {
   std::vector<pid_t> out;
-  std::ifstream f(dir + "/cgroup.procs");
-  for (long p; f >> p;) out.push_back(static_cast<pid_t>(p));
+  for (auto &w : words(read_file(dir + "/cgroup.procs").value_or("")))
+    out.push_back(static_cast<pid_t>(std::strtol(w.c_str(), nullptr, 10)));
   return out;
 }
 

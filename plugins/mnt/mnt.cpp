@@ -22,7 +22,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <nsrig/plugin.hpp>
 
 #include "mounts.hpp"
@@ -271,9 +270,7 @@ struct Mnt {
       c.info("keeping the overlay's upper dir " + overlay_dir + "/layer/upper (keep = true)");
       return;
     }
-    std::error_code ec;
-    std::filesystem::remove_all(overlay_dir, ec);
-    if (ec) throw std::runtime_error("remove '" + overlay_dir + "': " + ec.message());
+    mnt::remove_tree(overlay_dir);
   }
 
   void child_setup(nsrig::Context &c) {

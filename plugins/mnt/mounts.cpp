@@ -1,6 +1,7 @@
 #include "mounts.hpp"
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
 #include <sys/mount.h>
@@ -109,6 +110,24 @@ std::string describe(const std::string &source, const std::string &target, const
   return "mount('" + (source.empty() ? type : source) + "' on '" + target + "', type " +
          (type.empty() ? "none" : type) + ", flags " + flags_text(flags) + (data.empty() ? "" : ", '" + data + "'") +
          ")";
+}
+
+namespace {
+thread_local std::string g_remove_failed;  // nftw's callback cannot carry state
+int remove_entry(const char *path, const struct stat *, int, struct FTW *) {
+  if (remove(path) == 0 || errno == ENOENT) return 0;
+  g_remove_failed = std::string("remove '") + path + "': " + std::strerror(errno);
+  return 1;
+}
+}  // namespace
+
+void remove_tree(const std::string &path) {
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0 && errno == ENOENT) return;
+  g_remove_failed.clear();
+  int rc = nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+  if (rc == 1) throw std::runtime_error(g_remove_failed);
+  if (rc != 0) throw std::runtime_error("remove '" + path + "': " + std::strerror(errno));
 }
 
 std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }

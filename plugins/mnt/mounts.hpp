@@ -20,6 +20,17 @@ struct Mount {
   bool create = false;             ///< make a missing target (dir, or file for a file source)
 };
 
+/**
+ * Removes `path` and everything below it, without following symlinks and
+ * without crossing into other mounts (nftw(3) with FTW_DEPTH | FTW_PHYS |
+ * FTW_MOUNT). A missing `path` is not an error. Throws std::runtime_error
+ * naming the entry that could not be removed and strerror (EBUSY: something
+ * is still mounted on it). libc's nftw, not std::filesystem::remove_all: the
+ * latter links about 2,500 relocations of libstdc++ into the plugin
+ * (docs/benchmarks.md, "Making it fast").
+ */
+void remove_tree(const std::string &path);
+
 /** "nosuid,nodev,rdonly" for MS_* bits (0: "none"). */
 std::string flags_text(unsigned long flags);
 

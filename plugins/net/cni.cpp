@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -94,11 +93,16 @@ json plugin_config(const json &list, size_t i, const json *prev) {
 }  // namespace
 
 List load(const std::string &file) {
-  std::ifstream f(file);
-  if (!f) throw std::runtime_error("cannot read CNI network configuration list '" + file + "'");
   List l;
   l.file = file;
-  l.text.assign(std::istreambuf_iterator<char>(f), {});
+  int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  ssize_t n = 0;
+  char buf[4096];
+  while (fd >= 0 && (n = read(fd, buf, sizeof buf)) > 0) l.text.append(buf, static_cast<size_t>(n));
+  int e = errno;
+  if (fd >= 0) close(fd);
+  if (fd < 0 || n < 0)
+    throw std::runtime_error("cannot read CNI network configuration list '" + file + "': " + std::strerror(e));
   try {
     json j = json::parse(l.text);
     l.name = j.at("name").get<std::string>();

@@ -1,6 +1,7 @@
 #include "ipam.hpp"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -8,32 +9,69 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <stdexcept>
+#include <vector>
 
-namespace fs = std::filesystem;
+// Plain POSIX file calls, not <fstream>/<filesystem>: those link about 2,500
+// relocations of libstdc++ into the plugin, which every nsrig run that loads
+// it pays for (docs/benchmarks.md, "Making it fast").
 
 namespace ipam {
 namespace {
 
 [[noreturn]] void fail(const std::string &what) { throw std::runtime_error(what + ": " + std::strerror(errno)); }
 
-// A lease: "<instance id> <owner pid>". Alive while the owner is.
-bool lease_alive(const fs::path &p, std::string *owner_id = nullptr) {
-  std::ifstream f(p);
+// A lease file: "<instance id> <owner pid>\n". False when unreadable or malformed.
+bool read_lease(const std::string &path, std::string &id, long &pid) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[128];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  char *space = std::strchr(buf, ' ');
+  if (!space || space == buf) return false;
+  id.assign(buf, space);
+  char *end = nullptr;
+  pid = std::strtol(space + 1, &end, 10);
+  return end != space + 1 && pid > 0;
+}
+
+// Alive while its owner is.
+bool lease_alive(const std::string &path) {
   std::string id;
   long pid = 0;
-  if (!(f >> id >> pid) || pid <= 0) return false;
-  if (owner_id) *owner_id = id;
+  if (!read_lease(path, id, pid)) return false;
   return kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
 }
 
-bool is_lease(const fs::directory_entry &e) {
-  in_addr a{};
-  return inet_pton(AF_INET, e.path().filename().c_str(), &a) == 1;
+// The lease files in `dir` (their names are the addresses), as full paths.
+std::vector<std::string> leases(const std::string &dir) {
+  std::vector<std::string> out;
+  DIR *d = opendir(dir.c_str());
+  if (!d) return out;
+  while (const dirent *e = readdir(d)) {
+    in_addr a{};
+    if (inet_pton(AF_INET, e->d_name, &a) == 1) out.push_back(dir + "/" + e->d_name);
+  }
+  closedir(d);
+  return out;
 }
+
+// mkdir -p, mode 0755 for what it makes.
+void make_dirs(const std::string &dir) {
+  for (size_t at = 1; at != std::string::npos;) {
+    at = dir.find('/', at + 1);
+    std::string part = dir.substr(0, at);
+    if (mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) fail("mkdir('" + part + "')");
+  }
+}
+
+// The directory part of `path` ("/run/nsrig/net" for "/run/nsrig/net/br0").
+std::string parent_of(const std::string &path) { return path.substr(0, path.rfind('/')); }
 
 }  // namespace
 
@@ -65,8 +103,7 @@ Pool::Pool(const std::string &dir, Subnet subnet) : dir_(dir), subnet_(subnet) {
   // The last user of a pool removes its lock file; a process that opened the
   // old file before that must notice (different inode) and start over.
   for (int attempt = 0; attempt < 100; ++attempt) {
-    std::error_code ec;
-    fs::create_directories(dir_, ec);
+    make_dirs(dir_);
     std::string lock = dir_ + "/lock";
     int fd = open(lock.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -91,26 +128,29 @@ Pool::Pool(const std::string &dir, Subnet subnet) : dir_(dir), subnet_(subnet) {
 
 Pool::~Pool() {
   if (live() == 0) {
-    std::error_code ec;
-    for (auto &e : fs::directory_iterator(dir_, ec))
-      if (is_lease(e)) fs::remove(e.path(), ec);  // stale leases
-    fs::remove(dir_ + "/lock", ec);
-    fs::remove(dir_, ec);  // fails harmlessly if another instance just came in
-    fs::remove(fs::path(dir_).parent_path(), ec);                // .../net, when empty
-    fs::remove(fs::path(dir_).parent_path().parent_path(), ec);  // /run/nsrig, when empty
+    for (auto &f : leases(dir_)) unlink(f.c_str());  // stale leases
+    unlink((dir_ + "/lock").c_str());
+    rmdir(dir_.c_str());  // fails harmlessly if another instance just came in
+    rmdir(parent_of(dir_).c_str());             // .../net, when empty
+    rmdir(parent_of(parent_of(dir_)).c_str());  // /run/nsrig, when empty
   }
   close(lock_fd_);
 }
 
 uint32_t Pool::allocate(const std::string &instance, pid_t owner) {
   for (uint32_t a = subnet_.gateway() + 1; a <= subnet_.last(); ++a) {
-    fs::path p = fs::path(dir_) / ip_str(a);
-    if (fs::exists(p) && lease_alive(p)) continue;
-    std::string tmp = p.string() + ".new";
-    {
-      std::ofstream f(tmp, std::ios::trunc);
-      f << instance << ' ' << owner << '\n';
-      if (!f) fail("write lease '" + tmp + "'");
+    std::string p = dir_ + "/" + ip_str(a);
+    if (access(p.c_str(), F_OK) == 0 && lease_alive(p)) continue;
+    std::string tmp = p + ".new", text = instance + " " + std::to_string(owner) + "\n";
+    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) fail("open lease '" + tmp + "'");
+    bool written = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    int e = errno;
+    if (close(fd) != 0 && written) written = false, e = errno;
+    if (!written) {
+      unlink(tmp.c_str());
+      errno = e;
+      fail("write lease '" + tmp + "'");
     }
     if (rename(tmp.c_str(), p.c_str()) != 0) fail("rename('" + tmp + "')");
     return a;
@@ -121,21 +161,17 @@ uint32_t Pool::allocate(const std::string &instance, pid_t owner) {
 }
 
 void Pool::release(const std::string &instance) {
-  std::error_code ec;
-  for (auto &e : fs::directory_iterator(dir_, ec)) {
-    if (!is_lease(e)) continue;
+  for (auto &f : leases(dir_)) {
     std::string owner;
-    std::ifstream f(e.path());
-    f >> owner;
-    if (owner == instance) fs::remove(e.path(), ec);
+    long pid = 0;
+    if (read_lease(f, owner, pid) && owner == instance) unlink(f.c_str());
   }
 }
 
 int Pool::live() const {
   int n = 0;
-  std::error_code ec;
-  for (auto &e : fs::directory_iterator(dir_, ec))
-    if (is_lease(e) && lease_alive(e.path())) ++n;
+  for (auto &f : leases(dir_))
+    if (lease_alive(f)) ++n;
   return n;
 }
 

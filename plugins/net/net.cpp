@@ -10,19 +10,17 @@
 // (default_route = true). Links, addresses and routes go through libnl-3.
 // Both ends of a veth pair vanish when the namespace dies (veth(4)), so a
 // killed nsrig leaves no link behind; teardown deletes the host end anyway.
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <sched.h>
-#include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstring>
-#include <arpa/inet.h>
-
-#include <filesystem>
-#include <regex>
 #include <memory>
 #include <nsrig/plugin.hpp>
 #include <vector>
@@ -68,9 +66,12 @@ bool valid_cidr(const std::string &s) {
   return false;
 }
 
+// Six colon-separated pairs of hex digits, "02:42:ac:11:00:02".
 bool valid_mac(const std::string &m) {
-  static const std::regex re("^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$");
-  return std::regex_match(m, re);
+  if (m.size() != 17) return false;
+  for (size_t i = 0; i < m.size(); ++i)
+    if (i % 3 == 2 ? m[i] != ':' : !std::isxdigit(static_cast<unsigned char>(m[i]))) return false;
+  return true;
 }
 
 // The address part of "a/p" (a gateway for the default route).
@@ -240,7 +241,7 @@ struct Net {
     sk.remove(host_if);  // usually gone already, with the namespace
     if (mode != "bridge") return;
     if (pool_dir.empty()) pool_dir = pool_dir_for(bridge);
-    if (!std::filesystem::exists(pool_dir)) return;
+    if (access(pool_dir.c_str(), F_OK) != 0) return;
     ipam::Pool pool(pool_dir, subnet);
     pool.release(id);
     if (pool.live() == 0) sk.remove(bridge);  // the last instance on it
