@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "error.hpp"
+#include "spawner.hpp"
 
 namespace nsrig {
 namespace {
@@ -39,11 +40,7 @@ std::string run_one(const CommandHook &h, const std::string &json) {
   }
   if (pid == 0) {
     setpgid(0, 0);
-    for (int sig = 1; sig < NSIG; ++sig)
-      if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
+    reset_signals_for_exec();
     dup2(in[0], STDIN_FILENO);
     execve(h.path.c_str(), argv.data(), envp.data());
     int e = errno;

@@ -1,5 +1,6 @@
 #include "spawner.hpp"
 
+#include <fcntl.h>
 #include <linux/sched.h>
 #include <signal.h>
 #include <poll.h>
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "error.hpp"
@@ -49,14 +51,29 @@ constexpr size_t kGoMax = 64 * 1024;
 
 }  // namespace
 
-void exec_payload(Instance &inst) {
-  if (!inst.tty_slave.empty() && !attach_slave(inst.tty_slave))
-    child_fail(inst.sync_fd, kExitOwnError, errno_text("attach the terminal " + inst.tty_slave));
+void reset_signals_for_exec() {
+  uint64_t ignored = ~uint64_t{0};
+  char buf[4096];
+  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n > 0) {
+      buf[n] = 0;
+      if (const char *at = std::strstr(buf, "\nSigIgn:\t")) ignored = std::strtoull(at + 9, nullptr, 16);
+    }
+  }
   for (int sig = 1; sig < NSIG; ++sig)
-    if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+    if (sig != SIGKILL && sig != SIGSTOP && (ignored >> (sig - 1) & 1)) signal(sig, SIG_DFL);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+void exec_payload(Instance &inst) {
+  if (!inst.tty_slave.empty() && !attach_slave(inst.tty_slave))
+    child_fail(inst.sync_fd, kExitOwnError, errno_text("attach the terminal " + inst.tty_slave));
+  reset_signals_for_exec();
   const auto &p = inst.process;
   if (!p.cwd.empty() && chdir(p.cwd.c_str()) != 0)
     child_fail(inst.sync_fd, kExitOwnError, errno_text("chdir('" + p.cwd + "') inside the instance") +

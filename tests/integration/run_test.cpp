@@ -97,6 +97,23 @@ TEST(Run, InitFalseMakesPayloadPid1) {
   EXPECT_EQ(r.out, "1\n");
 }
 
+// Signals the caller ignored (nohup, a shell's background job) reach the
+// payload at their defaults, with and without the pid init (which starts the
+// payload vfork-style); nsrig's own SIGPIPE ignore does not leak either.
+TEST(Run, PayloadStartsWithDefaultSignalDispositions) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto with_init = d.write("i.toml", "version = 1\n[[namespace]]\ntype = \"pid\"\n[[namespace]]\ntype = \"mnt\"\n");
+  auto no_ns = d.write("n.toml", "version = 1\n");
+  for (const auto &p : {with_init, no_ns}) {
+    auto argv = nsrig_argv({"run", "-p", p, "--", "sh", "-c", "grep -E '^Sig(Ign|Blk)' /proc/self/status"});
+    argv.insert(argv.begin(), {"/bin/sh", "-c", "trap '' HUP INT USR1 TERM; exec \"$@\"", "sh"});
+    Result r = run(argv);
+    ASSERT_EQ(r.exit_code, 0) << p << ": " << r.err;
+    EXPECT_EQ(r.out, "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n") << p;
+  }
+}
+
 TEST(Run, ZombiesAreReaped) {
   REQUIRE_ROOT();
   TempDir d;
