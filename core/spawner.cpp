@@ -53,7 +53,10 @@ constexpr size_t kGoMax = 64 * 1024;
 
 void reset_signals_for_exec() {
   uint64_t ignored = ~uint64_t{0};
-  char buf[4096];
+  // SigIgn sits about 700 bytes in; 1 KiB keeps the buffer within a page or
+  // two of stack (each a copy-on-write fault in a clone3 child). A longer
+  // status (many supplementary groups) falls back to resetting all 64.
+  char buf[1024];
   int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
     ssize_t n = read(fd, buf, sizeof buf - 1);

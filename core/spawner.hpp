@@ -63,7 +63,8 @@ pid_t spawn_payload(Instance &inst);
  * disposition. execve itself resets caught signals and keeps ignored ones
  * (signal(7), "Signal disposition"), so only the ignored ones are reset: read
  * from SigIgn in /proc/self/status (proc(5)), one sigaction(2) each, instead
- * of one for each of the 64 signals. Without a readable /proc, all 64.
+ * of one for each of the 64 signals. Without a readable /proc, or when
+ * SigIgn is not within its first KiB, all 64.
  * Async-signal-safe apart from strtoull; allocates nothing, so it may run in
  * a vfork-style child. Errors are ignored (nothing to report them to).
  */
