@@ -123,12 +123,17 @@ namespace {
   static char go[kGoMax];
   ssize_t n = recv(inst.sync_fd, go, sizeof go, MSG_TRUNC);
   if (n < 1 || go[0] != 'g' || n > static_cast<ssize_t>(sizeof go)) _exit(kExitOwnError);  // parent reports it
-  inst.facts.clear();
+  // Merged as host->publish does. A fact this copy already holds (published
+  // before clone3) is left untouched: no write, no copy-on-write fault.
   for (const char *p = go + 1, *end = go + n; p < end;) {
     const char *key = p;
     p += std::strlen(p) + 1;
     if (p >= end) break;
-    inst.facts.emplace_back(key, p);
+    auto it = std::find_if(inst.facts.begin(), inst.facts.end(), [&](auto &f) { return f.first == key; });
+    if (it == inst.facts.end())
+      inst.facts.emplace_back(key, p);
+    else if (it->second != p)
+      it->second = p;
     p += std::strlen(p) + 1;
   }
   // The parent may have sent "go" and died before PR_SET_PDEATHSIG above took
