@@ -10,11 +10,12 @@ enum class Level { trace = 0, debug = 1, info = 2, warning = 3, error = 4 };
 enum class Format { text, json };
 
 /**
- * Sets up the stderr sink. `level` is the minimum severity shown; records
- * below it are filtered before any formatting work. Text lines look like
- * `nsrig 2026-11-29T18:22:35.123456 warning: message`; JSON lines carry
- * `ts` (ISO 8601, microseconds), `level`, `msg`. Safe to call again (replaces
- * the sink).
+ * Sets the minimum severity shown and the format of the stderr sink; records
+ * below `level` are filtered before any formatting work. The sink itself is
+ * made on the first record written (most runs write none). Text lines look
+ * like `nsrig 2026-11-29T18:22:35.123456 warning: message`; JSON lines carry
+ * `ts` (ISO 8601, microseconds), `level`, `msg`. Safe to call again. Not
+ * thread-safe before the first record: nsrig logs from one thread.
  */
 void init(Level level, Format format);
 
