@@ -54,8 +54,10 @@ constexpr size_t kGoMax = 64 * 1024;
 void reset_signals_for_exec() {
   uint64_t ignored = ~uint64_t{0};
   // SigIgn sits about 700 bytes in; 1 KiB keeps the buffer within a page or
-  // two of stack (each a copy-on-write fault in a clone3 child). A longer
-  // status (many supplementary groups) falls back to resetting all 64.
+  // two of stack (each a copy-on-write fault in a clone3 child). The value
+  // counts only when all its 16 hex digits and the newline were read: many
+  // supplementary groups (the Groups line) push it past the end, and a
+  // truncated mask would leave signals ignored. Then all 64 are reset.
   char buf[1024];
   int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
@@ -63,7 +65,11 @@ void reset_signals_for_exec() {
     close(fd);
     if (n > 0) {
       buf[n] = 0;
-      if (const char *at = std::strstr(buf, "\nSigIgn:\t")) ignored = std::strtoull(at + 9, nullptr, 16);
+      if (const char *at = std::strstr(buf, "\nSigIgn:\t")) {
+        char *end = nullptr;
+        unsigned long long mask = std::strtoull(at + 9, &end, 16);
+        if (end == at + 9 + 16 && *end == '\n') ignored = mask;
+      }
     }
   }
   for (int sig = 1; sig < NSIG; ++sig)

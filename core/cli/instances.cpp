@@ -422,7 +422,7 @@ int cmd_exec(const Options &o) {
   pid_t pid = fork();  // the child is inside the pid namespace
   if (pid < 0) throw Error(errno_text("fork"));
   if (pid == 0) {
-    signal(SIGINT, SIG_DFL), signal(SIGQUIT, SIG_DFL);
+    reset_signals_for_exec();  // the terminal's signals above, nsrig's SIGPIPE, the caller's ignores
     if (o.tty && !attach_slave(pty.slave)) {
       std::fprintf(stderr, "nsrig exec: attach the terminal %s: %s\n", pty.slave.c_str(), std::strerror(errno));
       _exit(kExitOwnError);

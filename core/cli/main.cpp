@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -47,12 +48,16 @@ int cmd_run(const Options &o) {
   if (o.keep && o.remove) throw Error("--keep and --rm contradict each other");
   // Not destroyed on success: main() _exits after run, and unloading the plugins
   // (dlclose, each one's destructors) would only cost time. Errors unwind normally.
+  auto loading = std::chrono::steady_clock::now();
   auto owned = std::make_unique<Loaded>(o);
   Loaded &l = *owned;
+  Timings t;
+  if (o.timings)  // profile, plugins, plan, configure: before the spawn's own phases
+    t.emplace_back("load", std::chrono::duration_cast<std::chrono::microseconds>(
+                               std::chrono::steady_clock::now() - loading).count());
   if (l.inst->process.argv.empty())
     throw Error("no command to run: give one after the options (nsrig run -p PROFILE -- CMD...) or set "
                 "[process].argv in the profile");
-  Timings t;
   if (o.tty) {
     // A pty of the host's devpts (the instance does not exist yet): the payload's
     // controlling terminal; nsrig relays it (raw mode, window size).
@@ -155,7 +160,9 @@ int main(int argc, char **argv) {
   run->add_option("-p,--profile", o.profiles, "isolation profile; repeat to merge several, later wins")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  run->add_flag("--timings", o.timings, "print the time of each lifecycle phase (microseconds) to stderr");
+  run->add_flag("--timings", o.timings,
+                "print to stderr the time (microseconds) of loading the profile and plugins and of each "
+                "lifecycle phase");
   run->add_flag("-d,--detach", o.detach, "run in the background under a supervisor; print the instance's name");
   run->add_flag("-t,--tty", o.tty, "give the payload a pseudo-terminal; raw mode on yours while attached");
   run->add_flag("-i,--interactive", o.interactive, "with -t: pass your stdin on to the payload");

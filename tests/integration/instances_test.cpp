@@ -52,6 +52,8 @@ TEST(Instances, ExecSeesTheInstance) {
   EXPECT_EQ(h.nsrig({"exec", "box", "--", "findmnt", "-no", "FSTYPE", "/"}).out, "overlay\n");
   EXPECT_EQ(h.nsrig({"exec", "box", "--", "sh", "-c", "exit 7"}).exit_code, 7);
   EXPECT_EQ(h.nsrig({"exec", "box", "--", "no-such-cmd"}).exit_code, 127);
+  // nsrig ignores SIGPIPE, INT and QUIT itself; the command starts with every signal at its default.
+  EXPECT_EQ(h.nsrig({"exec", "box", "--", "grep", "SigIgn", "/proc/self/status"}).out, "SigIgn:\t0000000000000000\n");
   Result list = h.nsrig({"ps"});
   EXPECT_THAT(list.out, ::testing::ContainsRegex("box +running +[0-9]+ +[0-9]+s +10\\.231\\.0\\.[0-9]+/24 +p.toml"));
   Result ns = h.nsrig({"ns", "--format", "json", "box"});

@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "../unit/helpers.hpp"
 #include "support.hpp"
@@ -114,6 +116,29 @@ TEST(Run, PayloadStartsWithDefaultSignalDispositions) {
   }
 }
 
+// The signals to reset are read from SigIgn in /proc/self/status, which
+// supplementary groups push further down: cross every point where the read
+// could cut the line, with and without the pid init.
+TEST(Run, DefaultSignalDispositionsWhateverTheCallersGroups) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto with_init = d.write("i.toml", "version = 1\n[[namespace]]\ntype = \"pid\"\n[[namespace]]\ntype = \"mnt\"\n");
+  auto no_ns = d.write("n.toml", "version = 1\n");
+  std::string groups;
+  for (int n = 1; n <= 75; ++n) {
+    groups += (groups.empty() ? "" : ",") + std::to_string(20000 + n);
+    if (n < 40) continue;
+    for (const auto &p : {with_init, no_ns}) {
+      auto argv = nsrig_argv({"run", "-p", p, "--", "grep", "SigIgn", "/proc/self/status"});
+      argv.insert(argv.begin(), {"/usr/bin/setpriv", "--groups", groups, "--", "/bin/sh", "-c",
+                                 "trap '' HUP INT; exec \"$@\"", "sh"});
+      Result r = run(argv);
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      ASSERT_EQ(r.out, "SigIgn:\t0000000000000000\n") << n << " groups, " << p;
+    }
+  }
+}
+
 TEST(Run, ZombiesAreReaped) {
   REQUIRE_ROOT();
   TempDir d;
@@ -180,6 +205,27 @@ TEST(Run, BenchReportsEverySpawn) {
   EXPECT_THAT(r.out, HasSubstr("\"failures\": 0"));
   EXPECT_THAT(r.out, ::testing::ContainsRegex("\"p99_us\": [1-9][0-9]*"));
   EXPECT_THAT(r.out, HasSubstr("\"child_setup_exec\""));  // the phase breakdown
+}
+
+// --timings: the load, then every phase of the spawn in order, then their sum.
+TEST(Run, TimingsListLoadAndEveryPhase) {
+  REQUIRE_ROOT();
+  Result r = run_nsrig({"run", "--timings", "-p", kMinimal, "--", "true"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> phases;
+  long long sum = 0, total = -1;
+  std::istringstream in(r.err);
+  for (std::string line; std::getline(in, line);) {
+    char phase[64];
+    long long us = 0;
+    if (std::sscanf(line.c_str(), "nsrig timings: %63s %lld us", phase, &us) != 2) continue;
+    if (std::string(phase) == "total") total = us;
+    else phases.push_back(phase), sum += us;
+  }
+  EXPECT_EQ(phases, (std::vector<std::string>{"load", "prepare", "clone", "parent_after_clone", "child_setup_exec",
+                                              "post_start", "wait", "teardown"}))
+      << r.err;
+  EXPECT_EQ(total, sum);
 }
 
 TEST(Run, ExitStatuses) {
