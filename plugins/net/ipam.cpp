@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -35,9 +36,12 @@ bool read_lease(const std::string &path, std::string &id, long &pid) {
   char *space = std::strchr(buf, ' ');
   if (!space || space == buf) return false;
   id.assign(buf, space);
+  // A pid, then the end of the line: no overflow (strtol would saturate, and
+  // kill(-1, 0) would then call every process alive), nothing after it.
   char *end = nullptr;
+  errno = 0;
   pid = std::strtol(space + 1, &end, 10);
-  return end != space + 1 && pid > 0;
+  return end != space + 1 && errno == 0 && pid > 0 && pid <= INT_MAX && (*end == '\n' || *end == 0);
 }
 
 // Alive while its owner is.
@@ -61,13 +65,20 @@ std::vector<std::string> leases(const std::string &dir) {
   return out;
 }
 
-// mkdir -p, mode 0755 for what it makes.
-void make_dirs(const std::string &dir) {
+// mkdir -p, mode 0755 for what it makes. False when a directory on the way
+// vanished between two mkdir calls: the last instance on another pool (or
+// this one) removes the empty ones above it as it ends (~Pool), so the caller
+// starts over. Other errors throw.
+bool make_dirs(const std::string &dir) {
   for (size_t at = 1; at != std::string::npos;) {
     at = dir.find('/', at + 1);
     std::string part = dir.substr(0, at);
-    if (mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) fail("mkdir('" + part + "')");
+    if (mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) {
+      if (errno == ENOENT) return false;
+      fail("mkdir('" + part + "')");
+    }
   }
+  return true;
 }
 
 // The directory part of `path` ("/run/nsrig/net" for "/run/nsrig/net/br0").
@@ -103,7 +114,7 @@ Pool::Pool(const std::string &dir, Subnet subnet) : dir_(dir), subnet_(subnet) {
   // The last user of a pool removes its lock file; a process that opened the
   // old file before that must notice (different inode) and start over.
   for (int attempt = 0; attempt < 100; ++attempt) {
-    make_dirs(dir_);
+    if (!make_dirs(dir_)) continue;
     std::string lock = dir_ + "/lock";
     int fd = open(lock.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
     if (fd < 0) {

@@ -5,8 +5,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <regex>
 #include <set>
@@ -106,6 +108,35 @@ TEST(Net, ManySpawnsLeaveTheHostAsBefore) {
   EXPECT_TRUE(fs::is_empty(state.path())) << sh("find " + state.path());
 }
 
+// Leases whose owner cannot be alive are taken again, and the last instance
+// still removes the pool and the bridge: a pid that overflows (strtol would
+// saturate, and kill(-1, 0) succeed), trailing text, garbage, an empty file.
+TEST(Net, MalformedLeasesAreTakenAndCleanedUp) {
+  REQUIRE_ROOT();
+  std::string before = nsr_links();
+  TempDir d, state;
+  auto p = bridge_profile(d, "nsrt7", "10.232.14.0/24");
+  struct stat ns {};
+  ASSERT_EQ(stat("/proc/self/ns/net", &ns), 0);
+  std::string pool = "/run/nsrig/.net/" + std::to_string(ns.st_ino) + "-nsrt7";
+  fs::create_directories(pool);
+  auto lease = [&](const std::string &addr, const std::string &text) {
+    FILE *f = std::fopen((pool + "/" + addr).c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+  };
+  lease("10.232.14.2", "x 99999999999999999999\n");
+  lease("10.232.14.3", "y 1 and more\n");
+  lease("10.232.14.4", "garbage");
+  lease("10.232.14.5", "");
+  Result r = run_nsrig_in(state.path(), {"run", "-p", p, "--", "ip", "-4", "-o", "addr", "show", "eth0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(inet(r.out), "10.232.14.2");
+  EXPECT_FALSE(fs::exists(pool)) << sh("ls -la " + pool);
+  EXPECT_EQ(nsr_links(), before);
+}
+
 TEST(Net, FailureAfterNetLeavesNothing) {
   REQUIRE_ROOT();
   std::string before = nsr_links();
@@ -196,7 +227,11 @@ TEST(Net, ConfigErrors) {
   EXPECT_THAT(err("mode = \"cnx\"\n"), HasSubstr("must be \"none\", \"veth\", \"bridge\" or \"cni\""));
   EXPECT_THAT(err("mode = \"cni\"\n"), HasSubstr("needs 'conflist'"));
   EXPECT_THAT(err("mode = \"cni\"\nconflist = \"/nonexistent.conflist\"\n"), HasSubstr("cannot read CNI network"));
-  EXPECT_THAT(err("mode = \"veth\"\nmac = \"zz\"\n"), HasSubstr("must look like"));
+  EXPECT_THAT(err("mode = \"veth\"\nmac = \"zz\"\n"), HasSubstr("must be a unicast MAC address"));
+  EXPECT_THAT(err("mode = \"veth\"\nmac = \"02-00-00-00-00-01\"\n"), HasSubstr("must be a unicast MAC address"));
+  EXPECT_THAT(err("mode = \"veth\"\nmac = \"01:00:5e:00:00:01\"\n"), HasSubstr("first octet even"));
+  EXPECT_EQ(run_nsrig({"validate", d.write("ok.toml", "version = 1\n[[namespace]]\ntype = \"net\"\nmode = \"veth\"\n"
+                                                      "mac = \"0A:bc:DE:00:00:01\"\n")}).exit_code, 0);
   EXPECT_THAT(err("mode = \"veth\"\naddresses = [\"10.240.9.300/24\"]\n"), HasSubstr("p.toml:5:14: net: 'addresses[0]'"));
   EXPECT_THAT(err("mode = \"veth\"\naddresses = [\"fd00::2/129\"]\n"), HasSubstr("is not an IPv4 or IPv6 address"));
   EXPECT_THAT(err("mode = \"veth\"\nhost_addresses = [\"10.240.9.1\"]\n"), HasSubstr("needs a prefix length"));
