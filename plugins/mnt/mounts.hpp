@@ -24,10 +24,13 @@ struct Mount {
  * Removes `path` and everything below it, without following symlinks and
  * without crossing into other mounts (nftw(3) with FTW_DEPTH | FTW_PHYS |
  * FTW_MOUNT). A missing `path` is not an error. Throws std::runtime_error
- * naming the entry that could not be removed and strerror (EBUSY: something
- * is still mounted on it). libc's nftw, not std::filesystem::remove_all: the
- * latter links about 2,500 relocations of libstdc++ into the plugin
- * (docs/benchmarks.md, "Making it fast").
+ * naming the entry that could not be removed and strerror: ENOTEMPTY for a
+ * directory with something still mounted below it (the mount and what it
+ * holds are left alone), ENAMETOOLONG for an entry whose path exceeds
+ * PATH_MAX. libc's nftw, not std::filesystem::remove_all: the latter links
+ * about 2,500 relocations of libstdc++ into the plugin (docs/benchmarks.md).
+ * Used for the overlay's mount point under the state dir (its layers live on
+ * a private tmpfs, or are kept): in practice one or a few empty directories.
  */
 void remove_tree(const std::string &path);
 
