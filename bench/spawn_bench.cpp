@@ -60,27 +60,33 @@ const Case kCases[] = {
      {"user", "pid", "mnt", "net", "uts", "ipc"}},
 };
 
+// One bare spawn: clone3 with the case's flags, the child execs /bin/true
+// (or _exits), the parent waits. False when clone3 failed.
+bool floor_once(const Case &c, bool exec) {
+  char *argv[] = {const_cast<char *>("/bin/true"), nullptr};
+  char *envp[] = {nullptr};
+  clone_args a{};
+  a.flags = c.flags;
+  a.exit_signal = SIGCHLD;
+  long pid = syscall(SYS_clone3, &a, sizeof a);
+  if (pid == 0) {
+    if (exec) execve(argv[0], argv, envp);
+    _exit(0);
+  }
+  if (pid < 0) return false;
+  int status;
+  waitpid(static_cast<pid_t>(pid), &status, 0);
+  return true;
+}
+
 void floor_spawn(benchmark::State &state, bool exec) {
   const Case &c = kCases[state.range(0)];
   state.SetLabel(c.name);
-  char *argv[] = {const_cast<char *>("/bin/true"), nullptr};
-  char *envp[] = {nullptr};
-  for (auto _ : state) {
-    clone_args a{};
-    a.flags = c.flags;
-    a.exit_signal = SIGCHLD;
-    long pid = syscall(SYS_clone3, &a, sizeof a);
-    if (pid == 0) {
-      if (exec) execve(argv[0], argv, envp);
-      _exit(0);
-    }
-    if (pid < 0) {
+  for (auto _ : state)
+    if (!floor_once(c, exec)) {
       state.SkipWithError("clone3 failed (needs root)");
       break;
     }
-    int status;
-    waitpid(static_cast<pid_t>(pid), &status, 0);
-  }
 }
 void Floor(benchmark::State &s) { floor_spawn(s, true); }
 void FloorExit(benchmark::State &s) { floor_spawn(s, false); }
@@ -129,6 +135,43 @@ void InProcess(benchmark::State &state) {
   }
   for (auto &[p, us] : phase_us)
     state.counters[p + "_us"] = benchmark::Counter(us, benchmark::Counter::kAvgIterations);
+}
+
+// nsrig::run against the floor of the same flags in one loop, which of the two
+// goes first alternating, so that a machine getting busier or quieter during
+// the run hits both alike (Floor and InProcess, run one after the other, do
+// not have that guarantee). The time is nsrig's; floor_us the floor's mean;
+// x_floor = nsrig's total over the floor's.
+void InProcessVsFloor(benchmark::State &state) {
+  const Case &c = kCases[state.range(0)];
+  state.SetLabel(c.name);
+  Loaded l(c);
+  nsrig::Timings t;
+  auto spawn_nsrig = [&] {
+    auto start = std::chrono::steady_clock::now();
+    t.clear();
+    if (nsrig::run(*l.inst, l.plan, &t) != 0) return -1.0;
+    return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+  };
+  double floor_sum = 0, nsrig_sum = 0;
+  bool nsrig_first = false;
+  for (auto _ : state) {
+    nsrig_first = !nsrig_first;
+    double n = nsrig_first ? spawn_nsrig() : 0;
+    auto start = std::chrono::steady_clock::now();
+    bool ok = floor_once(c, true);
+    double f = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+    if (!nsrig_first) n = spawn_nsrig();
+    if (!ok || n < 0) {
+      state.SkipWithError(ok ? "payload failed" : "clone3 failed (needs root)");
+      break;
+    }
+    floor_sum += f;
+    nsrig_sum += n;
+    state.SetIterationTime(n / 1e6);
+  }
+  state.counters["floor_us"] = benchmark::Counter(floor_sum, benchmark::Counter::kAvgIterations);
+  if (floor_sum > 0) state.counters["x_floor"] = nsrig_sum / floor_sum;
 }
 
 // The cost of each net mode, over the same spawn without a net namespace.
@@ -376,6 +419,7 @@ void cases(benchmark::internal::Benchmark *b) {
 BENCHMARK(Floor)->Apply(cases)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(FloorExit)->Apply(cases)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(InProcess)->Apply(cases)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(InProcessVsFloor)->Apply(cases)->Unit(benchmark::kMicrosecond)->UseManualTime();
 BENCHMARK(NetMode)->DenseRange(0, 4)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(Load)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BindMounts)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond)->UseManualTime();
