@@ -355,7 +355,10 @@ void Instance::configure() {
         while (!key.empty() && key.back() == ']') key.erase(key.rfind('['));
         size_t cut = key.find_last_of(".]");
         std::string leaf = cut == std::string::npos ? key : key.substr(cut + 1);
-        std::string hint = did_you_mean(leaf, s->asked);
+        // A leaf the plugin asked for by that very name is no typo: it sits where
+        // configure did not get to before it failed (gid_map after a bad uid_map).
+        bool asked = std::find(s->asked.begin(), s->asked.end(), leaf) != s->asked.end();
+        std::string hint = asked ? "" : did_you_mean(leaf, s->asked);
         if (!hint.empty() && leaf != "type") {
           msg += "; " + where(*n) + ": '" + key + "' is not a key of " + s->name() + hint;
           break;

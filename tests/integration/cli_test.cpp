@@ -9,6 +9,7 @@
 
 using namespace nsrig::test;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 namespace {
 
@@ -178,5 +179,17 @@ TEST(Cli, MissingRequiredKeyNamesTheTypoNextToIt) {
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_THAT(r.err, HasSubstr("user: 'uid_map[0]' needs 'inside'"));
   EXPECT_THAT(r.err, HasSubstr("p.toml:4:22: 'uid_map[0].insde' is not a key of user; did you mean 'inside'?"));
+}
+
+// Keys configure never reached after an error are no typos: no "did you mean" for them.
+TEST(Cli, KeysAfterAConfigureErrorAreNotCalledTypos) {
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"user\"\n"
+                             "uid_map = [{ inside = 0, outside = 0, count = 4294967296 }]\n"
+                             "gid_map = [{ inside = 0, outside = 0, count = 1 }]\n");
+  Result r = run_nsrig({"validate", p});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("'uid_map[0].count' must be between 0 and 4294967295"));
+  EXPECT_THAT(r.err, Not(HasSubstr("did you mean"))) << r.err;
 }
 }  // namespace
