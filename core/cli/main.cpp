@@ -134,6 +134,28 @@ Loaded::Loaded(const Options &o, const std::string &id) : registry(Registry::def
 }
 }  // namespace nsrig::cli
 
+namespace {
+// The command word: the first argument that is neither a global option nor
+// its value (nullptr when there is none).
+const char *command_word(int argc, char **argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a(argv[i]);
+    if (a == "--plugin-dir" || a == "--log-level" || a == "--log-format")
+      ++i;
+    else if (!a.starts_with("-"))
+      return argv[i];
+  }
+  return nullptr;
+}
+
+bool is_command(std::string_view w) {
+  for (const char *c : {"run", "validate", "explain", "plugins", "ps", "inspect", "exec", "stop", "kill", "rm",
+                        "logs", "bench", "plugin-check", "ns"})
+    if (w == c) return true;
+  return false;
+}
+}  // namespace
+
 int main(int argc, char **argv) {
   Options o;
   CLI::App app{"nsrig: run a process inside new Linux namespaces, one plugin per namespace type,\n"
@@ -155,106 +177,148 @@ int main(int argc, char **argv) {
              "Docs: docs/profile.md (profiles), docs/writing-plugins.md (writing plugins).");
   // Subcommands would inherit that footer; each says what applies to it instead.
   auto plain = [](CLI::App *sub, const std::string &footer) { sub->footer(footer); };
+  CLI::App *run = nullptr, *validate = nullptr, *explain = nullptr, *ps = nullptr, *inspect = nullptr,
+           *exec = nullptr, *stop = nullptr, *killc = nullptr, *rm = nullptr, *logs = nullptr, *bench = nullptr,
+           *check = nullptr, *ns = nullptr;
+  // Only the command asked for is defined, when the command line names one
+  // that exists and asks for no help before it: defining all fourteen with
+  // their options was about 0.5 ms of every start (docs/benchmarks.md). Help,
+  // --version, a typo and no command at all get the whole set.
+  const char *word = command_word(argc, argv);
+  bool help_first = false;
+  for (int i = 1; i < argc && argv[i] != word; ++i)
+    help_first |= std::string_view(argv[i]) == "-h" || std::string_view(argv[i]) == "--help" ||
+                  std::string_view(argv[i]) == "--version";
+  bool all = !word || help_first || !is_command(word);
+  auto want = [&](const char *name) { return all || std::string_view(word) == name; };
 
-  auto *run = app.add_subcommand("run", "Run CMD (or [process].argv) inside the profile's namespaces");
-  run->add_option("-p,--profile", o.profiles, "isolation profile; repeat to merge several, later wins")
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  run->add_flag("--timings", o.timings,
-                "print to stderr the time (microseconds) of loading the profile and plugins and of each "
-                "lifecycle phase");
-  run->add_flag("-d,--detach", o.detach, "run in the background under a supervisor; print the instance's name");
-  run->add_flag("-t,--tty", o.tty, "give the payload a pseudo-terminal; raw mode on yours while attached");
-  run->add_flag("-i,--interactive", o.interactive, "with -t: pass your stdin on to the payload");
-  run->add_option("--name", o.name, "name of a detached instance: 1-32 of [a-z0-9_-] (default: generated)")
-      ->check([](const std::string &n) { return n.empty() ? std::string("the name must not be empty") : std::string(); });
-  run->add_flag("--rm", o.remove, "remove a detached instance's record (state, log) as soon as it ends");
-  run->add_flag("--keep", o.keep, "keep the record of a detached instance after it ends, until nsrig rm (default)");
-  // Everything from the first non-option argument (or after --) is the command, untouched.
-  run->prefix_command();
-  run->footer("Usage: nsrig [GLOBAL OPTIONS] run [-p PROFILE]... [--timings] [-d [--name NAME]] [--] CMD [ARGS...]\n"
-              "Without -p, CMD runs with no new namespace. With -d, nsrig returns once CMD was executed\n"
-              "(exit 0, the name on stdout) or with the setup error; a supervisor waits for it, tears\n"
-              "down when it ends and keeps its record (ps shows it stopped, with its exit status, logs\n"
-              "shows its output) until nsrig rm, as docker does; --rm removes it at once.\n"
-              "Example: nsrig run -p examples/profiles/minimal.toml -- sh -c 'hostname; ps -ef'\n"
-              "Exit status: CMD's; 128+N when it died of signal N; 125 nsrig's own error;\n"
-              "126 CMD cannot be executed; 127 CMD was not found.");
+  if (want("run")) {
+    run = app.add_subcommand("run", "Run CMD (or [process].argv) inside the profile's namespaces");
+    run->add_option("-p,--profile", o.profiles, "isolation profile; repeat to merge several, later wins")
+        ->allow_extra_args(false)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    run->add_flag("--timings", o.timings,
+                  "print to stderr the time (microseconds) of loading the profile and plugins and of each "
+                  "lifecycle phase");
+    run->add_flag("-d,--detach", o.detach, "run in the background under a supervisor; print the instance's name");
+    run->add_flag("-t,--tty", o.tty, "give the payload a pseudo-terminal; raw mode on yours while attached");
+    run->add_flag("-i,--interactive", o.interactive, "with -t: pass your stdin on to the payload");
+    run->add_option("--name", o.name, "name of a detached instance: 1-32 of [a-z0-9_-] (default: generated)")
+        ->check([](const std::string &n) { return n.empty() ? std::string("the name must not be empty") : std::string(); });
+    run->add_flag("--rm", o.remove, "remove a detached instance's record (state, log) as soon as it ends");
+    run->add_flag("--keep", o.keep, "keep the record of a detached instance after it ends, until nsrig rm (default)");
+    // Everything from the first non-option argument (or after --) is the command, untouched.
+    run->prefix_command();
+    run->footer("Usage: nsrig [GLOBAL OPTIONS] run [-p PROFILE]... [--timings] [-d [--name NAME]] [--] CMD [ARGS...]\n"
+                "Without -p, CMD runs with no new namespace. With -d, nsrig returns once CMD was executed\n"
+                "(exit 0, the name on stdout) or with the setup error; a supervisor waits for it, tears\n"
+                "down when it ends and keeps its record (ps shows it stopped, with its exit status, logs\n"
+                "shows its output) until nsrig rm, as docker does; --rm removes it at once.\n"
+                "Example: nsrig run -p examples/profiles/minimal.toml -- sh -c 'hostname; ps -ef'\n"
+                "Exit status: CMD's; 128+N when it died of signal N; 125 nsrig's own error;\n"
+                "126 CMD cannot be executed; 127 CMD was not found.");
+  }
 
-  auto *validate = app.add_subcommand("validate", "Check profiles and their plugins' settings; create nothing");
-  plain(validate, "Exit status: 0 when valid, 125 with file:line:column and a fix otherwise.");
-  validate->add_option("profile", o.profiles, "profiles, merged in order")->required();
-  auto *explain = app.add_subcommand("explain", "Print the resolved profile and the step plan; create nothing");
-  plain(explain, "Exit status: 0, or 125 when the profiles are not valid.");
-  explain->add_option("profile", o.profiles, "profiles, merged in order")->required();
-  plain(app.add_subcommand("plugins", "List the plugins found: name, version, ABI, clone flag, path"),
-        "Exit status: 0, or 125 when a plugin file was refused (the reason is printed).");
+  if (want("validate")) {
+    validate = app.add_subcommand("validate", "Check profiles and their plugins' settings; create nothing");
+    plain(validate, "Exit status: 0 when valid, 125 with file:line:column and a fix otherwise.");
+    validate->add_option("profile", o.profiles, "profiles, merged in order")->required();
+  }
+  if (want("explain")) {
+    explain = app.add_subcommand("explain", "Print the resolved profile and the step plan; create nothing");
+    plain(explain, "Exit status: 0, or 125 when the profiles are not valid.");
+    explain->add_option("profile", o.profiles, "profiles, merged in order")->required();
+  }
+  if (want("plugins")) {
+    plain(app.add_subcommand("plugins", "List the plugins found: name, version, ABI, clone flag, path"),
+          "Exit status: 0, or 125 when a plugin file was refused (the reason is printed).");
+  }
 
-  auto *ps = app.add_subcommand("ps", "List detached instances: name, status, pid, uptime, address, profile");
-  ps->add_option("--format", o.format, "table (default) or json")->check(CLI::IsMember({"table", "json"}));
-  plain(ps, "Instances live in /run/nsrig (root), $XDG_RUNTIME_DIR/nsrig, or $NSRIG_STATE_DIR.");
-  auto *inspect = app.add_subcommand("inspect", "Print a detached instance's state (JSON)");
-  inspect->add_option("name", o.name, "instance name")->required();
-  plain(inspect, "");
-  auto *exec = app.add_subcommand("exec", "Run CMD inside a running instance's namespaces, root and cwd");
-  exec->add_flag("-i,--interactive", o.interactive, "pass stdin on to CMD (without it, CMD reads /dev/null)");
-  exec->add_flag("-t,--tty", o.tty, "give CMD a pseudo-terminal of the instance's; raw mode while attached");
-  exec->add_option("-e,--env", o.env, "KEY=VALUE for CMD's environment (repeatable)")
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  exec->add_option("--cwd", o.cwd, "working directory inside (default: the payload's, or /)");
-  exec->prefix_command();
-  exec->footer("Usage: nsrig exec [-i] [-t] [-e KEY=VALUE]... [--cwd DIR] NAME [--] CMD [ARGS...]\n"
-               "Example: nsrig exec -it web -- bash\n"
-               "CMD gets the payload's environment (from the profile), plus -e; TERM from the caller.\n"
-               "Joins every namespace of the instance with one setns(2) on its first process's pidfd, forks so\n"
-               "that CMD is inside the pid namespace, and exits with CMD's status (128+N for signal N).");
-  auto *stop = app.add_subcommand("stop", "Stop a detached instance: SIGTERM, then SIGKILL after the grace time");
-  stop->add_option("-t,--time", o.stop_timeout, "grace time in seconds before SIGKILL (default 10)")
-      ->check(CLI::Range(0, 3600));
-  stop->add_option("name", o.name, "instance name")->required();
-  plain(stop, "SIGTERM goes through the instance's supervisor to its first process (nsrig's init forwards it to\n"
-              "the payload); the supervisor tears down when the payload has ended. Exit status: 0 or 125.");
-  auto *killc = app.add_subcommand("kill", "Send a signal (default KILL) to a detached instance's first process");
-  killc->add_option("name", o.name, "instance name")->required();
-  killc->add_option("signal", o.signal, "signal name or number (default KILL)");
-  plain(killc, "Example: nsrig kill web HUP. Exit status: 0 or 125.");
-  auto *rm = app.add_subcommand("rm", "Remove a stopped instance's state; with -f, stop it first");
-  rm->add_flag("-f,--force", o.force, "stop a running instance (SIGKILL) before removing it");
-  rm->add_option("name", o.name, "instance name")->required();
-  plain(rm, "An instance whose supervisor died is torn down first (links, leases, layers). Exit status: 0 or 125.");
-  auto *logs = app.add_subcommand("logs", "Print a detached instance's output (its log file)");
-  logs->add_option("name", o.name, "instance name")->required();
-  plain(logs, "The payload's stdout and stderr, and the supervisor's messages, since the instance started.");
-  auto *bench = app.add_subcommand("bench", "Spawn a profile N times and report latency percentiles and phases");
-  bench->add_option("-p,--profile", o.profiles, "isolation profile; repeat to merge several")
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
-      ->required();
-  bench->add_option("-n", o.bench_n, "number of spawns (default 100)")->check(CLI::Range(1, 1000000));
-  bench->add_option("--concurrency", o.concurrency, "spawners at once, each a forked worker (default 1)")
-      ->check(CLI::Range(1, 256));
-  bench->add_option("--format", o.format, "table (default) or json")->check(CLI::IsMember({"table", "json"}));
-  plain(bench, "The payload is /bin/true, in the profile's namespaces. The profile is loaded once; each spawn\n"
-               "runs prepare ... teardown. Times on shared machines drift: compare ratios within one run.");
-  auto *check = app.add_subcommand("plugin-check", "Check that a plugin file conforms to the SDK's rules, in real spawns");
-  check->add_option("plugin", o.plugin_path, "the plugin's .so file")->required();
-  check->add_option("--config", o.check_config, "TOML file with the plugin's own table (its settings), if it needs any");
-  check->add_option("--timeout", o.check_timeout, "seconds for all checks together (default 300)")
-      ->check(CLI::Range(1, 86400));
-  check->add_option("-p,--profile", o.profiles, "profile the plugin needs around it (other plugins); repeatable")
-      ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  plain(check, "Loads the plugin, checks ABI negotiation, exports and descriptor; runs on_configure (no side effects,\n"
-               "error messages for bad values, never a crash); then, as root, runs it around /bin/true: once, after\n"
-               "an injected failure in each phase, and in two instances at once, comparing the host's mounts,\n"
-               "links, cgroups, state files, fds and processes before and after. One line per check.\n"
-               "Example: nsrig plugin-check build/motd.so --config motd.toml -p base.toml\n"
-               "Exit status: 0 when every check passed; 1 when one failed or was skipped (not root); 125 usage.");
-  auto *ns = app.add_subcommand("ns", "Show each namespace of a running instance next to the host's, like lsns");
-  ns->add_option("--format", o.format, "table (default) or json")->check(CLI::IsMember({"table", "json"}));
-  ns->add_option("name", o.name, "instance name")->required();
-  plain(ns, "Compares /proc/PID/ns/* of the instance's first process with nsrig's own (namespaces(7)).");
+  if (want("ps")) {
+    ps = app.add_subcommand("ps", "List detached instances: name, status, pid, uptime, address, profile");
+    ps->add_option("--format", o.format, "table (default) or json")->check(CLI::IsMember({"table", "json"}));
+    plain(ps, "Instances live in /run/nsrig (root), $XDG_RUNTIME_DIR/nsrig, or $NSRIG_STATE_DIR.");
+  }
+  if (want("inspect")) {
+    inspect = app.add_subcommand("inspect", "Print a detached instance's state (JSON)");
+    inspect->add_option("name", o.name, "instance name")->required();
+    plain(inspect, "");
+  }
+  if (want("exec")) {
+    exec = app.add_subcommand("exec", "Run CMD inside a running instance's namespaces, root and cwd");
+    exec->add_flag("-i,--interactive", o.interactive, "pass stdin on to CMD (without it, CMD reads /dev/null)");
+    exec->add_flag("-t,--tty", o.tty, "give CMD a pseudo-terminal of the instance's; raw mode while attached");
+    exec->add_option("-e,--env", o.env, "KEY=VALUE for CMD's environment (repeatable)")
+        ->allow_extra_args(false)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    exec->add_option("--cwd", o.cwd, "working directory inside (default: the payload's, or /)");
+    exec->prefix_command();
+    exec->footer("Usage: nsrig exec [-i] [-t] [-e KEY=VALUE]... [--cwd DIR] NAME [--] CMD [ARGS...]\n"
+                 "Example: nsrig exec -it web -- bash\n"
+                 "CMD gets the payload's environment (from the profile), plus -e; TERM from the caller.\n"
+                 "Joins every namespace of the instance with one setns(2) on its first process's pidfd, forks so\n"
+                 "that CMD is inside the pid namespace, and exits with CMD's status (128+N for signal N).");
+  }
+  if (want("stop")) {
+    stop = app.add_subcommand("stop", "Stop a detached instance: SIGTERM, then SIGKILL after the grace time");
+    stop->add_option("-t,--time", o.stop_timeout, "grace time in seconds before SIGKILL (default 10)")
+        ->check(CLI::Range(0, 3600));
+    stop->add_option("name", o.name, "instance name")->required();
+    plain(stop, "SIGTERM goes through the instance's supervisor to its first process (nsrig's init forwards it to\n"
+                "the payload); the supervisor tears down when the payload has ended. Exit status: 0 or 125.");
+  }
+  if (want("kill")) {
+    killc = app.add_subcommand("kill", "Send a signal (default KILL) to a detached instance's first process");
+    killc->add_option("name", o.name, "instance name")->required();
+    killc->add_option("signal", o.signal, "signal name or number (default KILL)");
+    plain(killc, "Example: nsrig kill web HUP. Exit status: 0 or 125.");
+  }
+  if (want("rm")) {
+    rm = app.add_subcommand("rm", "Remove a stopped instance's state; with -f, stop it first");
+    rm->add_flag("-f,--force", o.force, "stop a running instance (SIGKILL) before removing it");
+    rm->add_option("name", o.name, "instance name")->required();
+    plain(rm, "An instance whose supervisor died is torn down first (links, leases, layers). Exit status: 0 or 125.");
+  }
+  if (want("logs")) {
+    logs = app.add_subcommand("logs", "Print a detached instance's output (its log file)");
+    logs->add_option("name", o.name, "instance name")->required();
+    plain(logs, "The payload's stdout and stderr, and the supervisor's messages, since the instance started.");
+  }
+  if (want("bench")) {
+    bench = app.add_subcommand("bench", "Spawn a profile N times and report latency percentiles and phases");
+    bench->add_option("-p,--profile", o.profiles, "isolation profile; repeat to merge several")
+        ->allow_extra_args(false)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->required();
+    bench->add_option("-n", o.bench_n, "number of spawns (default 100)")->check(CLI::Range(1, 1000000));
+    bench->add_option("--concurrency", o.concurrency, "spawners at once, each a forked worker (default 1)")
+        ->check(CLI::Range(1, 256));
+    bench->add_option("--format", o.format, "table (default) or json")->check(CLI::IsMember({"table", "json"}));
+    plain(bench, "The payload is /bin/true, in the profile's namespaces. The profile is loaded once; each spawn\n"
+                 "runs prepare ... teardown. Times on shared machines drift: compare ratios within one run.");
+  }
+  if (want("plugin-check")) {
+    check = app.add_subcommand("plugin-check", "Check that a plugin file conforms to the SDK's rules, in real spawns");
+    check->add_option("plugin", o.plugin_path, "the plugin's .so file")->required();
+    check->add_option("--config", o.check_config, "TOML file with the plugin's own table (its settings), if it needs any");
+    check->add_option("--timeout", o.check_timeout, "seconds for all checks together (default 300)")
+        ->check(CLI::Range(1, 86400));
+    check->add_option("-p,--profile", o.profiles, "profile the plugin needs around it (other plugins); repeatable")
+        ->allow_extra_args(false)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    plain(check, "Loads the plugin, checks ABI negotiation, exports and descriptor; runs on_configure (no side effects,\n"
+                 "error messages for bad values, never a crash); then, as root, runs it around /bin/true: once, after\n"
+                 "an injected failure in each phase, and in two instances at once, comparing the host's mounts,\n"
+                 "links, cgroups, state files, fds and processes before and after. One line per check.\n"
+                 "Example: nsrig plugin-check build/motd.so --config motd.toml -p base.toml\n"
+                 "Exit status: 0 when every check passed; 1 when one failed or was skipped (not root); 125 usage.");
+  }
+  if (want("ns")) {
+    ns = app.add_subcommand("ns", "Show each namespace of a running instance next to the host's, like lsns");
+    ns->add_option("--format", o.format, "table (default) or json")->check(CLI::IsMember({"table", "json"}));
+    ns->add_option("name", o.name, "instance name")->required();
+    plain(ns, "Compares /proc/PID/ns/* of the instance's first process with nsrig's own (namespaces(7)).");
+  }
 
   // CLI11 2.1 mangles what follows "--" in a prefix-command subcommand, so a
   // "--" that comes before the command is split off here and the command
@@ -271,26 +335,15 @@ int main(int argc, char **argv) {
     app.parse(dash ? dash : argc, argv);
   } catch (const CLI::ParseError &e) {
     // "nsrig bogus": CLI11 says only that a subcommand is required; say which word it did not know.
-    // The command word: the first argument that is neither a global option nor its value.
-    const char *word = nullptr;
-    for (int i = 1; i < argc && !word; ++i) {
-      std::string_view a(argv[i]);
-      if (a == "--plugin-dir" || a == "--log-level" || a == "--log-format")
-        ++i;
-      else if (!a.starts_with("-"))
-        word = argv[i];
-    }
-    bool known = false;
-    for (auto *sub : app.get_subcommands([](CLI::App *) { return true; }))
-      if (word && sub->get_name() == word) known = true;
-    if (dynamic_cast<const CLI::RequiredError *>(&e) && word && !known) {
+    if (dynamic_cast<const CLI::RequiredError *>(&e) && word && !is_command(word)) {
       std::fprintf(stderr, "nsrig: unknown command '%s'; see nsrig --help\n", word);
       return kExitOwnError;
     }
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitOwnError;
   }
-  if (run->parsed()) {
+  auto parsed = [](const CLI::App *sub) { return sub && sub->parsed(); };
+  if (parsed(run)) {
     o.command = run->remaining();  // the command's words before any "--"
     // A command never starts with '-': that is an option run does not know
     // (global options such as --log-level go before "run").
@@ -302,7 +355,7 @@ int main(int argc, char **argv) {
     if (dash && !o.command.empty()) o.command.emplace_back("--");  // the command's own "--"
     if (dash) o.command.insert(o.command.end(), argv + dash + 1, argv + argc);
   }
-  if (exec->parsed()) {
+  if (parsed(exec)) {
     auto rest = exec->remaining();  // NAME, then the command's words before any "--"
     if (rest.empty() || rest.front().starts_with("-")) {
       std::fprintf(stderr, "nsrig exec: %s; usage: nsrig exec [OPTIONS] NAME [--] CMD [ARGS...]\n",
@@ -322,7 +375,7 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   try {
     log::init(log::parse_level(o.log_level), o.log_format == "json" ? log::Format::json : log::Format::text);
-    if (run->parsed()) {
+    if (parsed(run)) {
       int code = cmd_run(o);  // the instance is torn down and every plugin state destroyed
       // Nothing is left to undo: skip unloading the plugins and their libraries
       // (libnl's destructors alone unregister every link and qdisc type) and the
@@ -331,18 +384,18 @@ int main(int argc, char **argv) {
       std::cout.flush();
       _exit(code);
     }
-    if (validate->parsed()) return cmd_validate(o);
-    if (explain->parsed()) return cmd_explain(o);
-    if (ps->parsed()) return cmd_ps(o);
-    if (inspect->parsed()) return cmd_inspect(o);
-    if (exec->parsed()) return cmd_exec(o);
-    if (stop->parsed()) return cmd_stop(o);
-    if (killc->parsed()) return cmd_kill(o);
-    if (rm->parsed()) return cmd_rm(o);
-    if (logs->parsed()) return cmd_logs(o);
-    if (ns->parsed()) return cmd_ns(o);
-    if (bench->parsed()) return cmd_bench(o);
-    if (check->parsed()) return cmd_plugin_check(o);
+    if (parsed(validate)) return cmd_validate(o);
+    if (parsed(explain)) return cmd_explain(o);
+    if (parsed(ps)) return cmd_ps(o);
+    if (parsed(inspect)) return cmd_inspect(o);
+    if (parsed(exec)) return cmd_exec(o);
+    if (parsed(stop)) return cmd_stop(o);
+    if (parsed(killc)) return cmd_kill(o);
+    if (parsed(rm)) return cmd_rm(o);
+    if (parsed(logs)) return cmd_logs(o);
+    if (parsed(ns)) return cmd_ns(o);
+    if (parsed(bench)) return cmd_bench(o);
+    if (parsed(check)) return cmd_plugin_check(o);
     return cmd_plugins(o);
   } catch (const Error &e) {
     log::error(e.what());
