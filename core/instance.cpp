@@ -344,10 +344,14 @@ void Instance::configure() {
     const auto &d = s->plugin->desc;
     s->configured = true;
     if (d.on_configure && d.on_configure(&s->ctx, &s->state) != NSRIG_OK) {
-      // A required key reported missing is often a typo of one that is there, unread:
-      // name it ("needs 'names'" next to an unread 'name').
+      // A required key reported missing ("needs 'inside'") is often a typo of
+      // one that is there, unread: name it ("'insde' ... did you mean
+      // 'inside'?"). Only for that key: other unread keys may just sit where
+      // configure did not get to before it failed.
       std::string msg = hook_error(*s, "on_configure"), unread;
-      for (int tries = 0; tries < 64; ++tries) {  // the unread keys in turn (the error path only)
+      size_t needs = msg.find("needs '");
+      std::string missing = needs == std::string::npos ? "" : msg.substr(needs + 7, msg.find('\'', needs + 7) - needs - 7);
+      for (int tries = 0; tries < 64 && !missing.empty(); ++tries) {  // the unread keys in turn (the error path only)
         const toml::node *n = first_unread(*s, *s->table, "", unread);
         if (!n) break;
         s->read.insert(n);
@@ -355,12 +359,8 @@ void Instance::configure() {
         while (!key.empty() && key.back() == ']') key.erase(key.rfind('['));
         size_t cut = key.find_last_of(".]");
         std::string leaf = cut == std::string::npos ? key : key.substr(cut + 1);
-        // A leaf the plugin asked for by that very name is no typo: it sits where
-        // configure did not get to before it failed (gid_map after a bad uid_map).
-        bool asked = std::find(s->asked.begin(), s->asked.end(), leaf) != s->asked.end();
-        std::string hint = asked ? "" : did_you_mean(leaf, s->asked);
-        if (!hint.empty() && leaf != "type") {
-          msg += "; " + where(*n) + ": '" + key + "' is not a key of " + s->name() + hint;
+        if (leaf != missing && leaf != "type" && !did_you_mean(leaf, {missing}).empty()) {
+          msg += "; " + where(*n) + ": '" + key + "' is not a key of " + s->name() + did_you_mean(leaf, {missing});
           break;
         }
       }

@@ -24,24 +24,26 @@ namespace {
 
 [[noreturn]] void fail(const std::string &what) { throw std::runtime_error(what + ": " + std::strerror(errno)); }
 
-// A lease file: "<instance id> <owner pid>\n". False when unreadable or malformed.
+// A lease file: exactly "<instance id> <owner pid>\n", as allocate() writes
+// it (an id without blanks, one space, a pid of decimal digits that fits a
+// pid_t). False when unreadable or anything else: a malformed lease is free.
 bool read_lease(const std::string &path, std::string &id, long &pid) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   char buf[128];
-  ssize_t n = read(fd, buf, sizeof buf - 1);
+  ssize_t n = read(fd, buf, sizeof buf);
   close(fd);
-  if (n <= 0) return false;
-  buf[n] = 0;
-  char *space = std::strchr(buf, ' ');
-  if (!space || space == buf) return false;
-  id.assign(buf, space);
-  // A pid, then the end of the line: no overflow (strtol would saturate, and
-  // kill(-1, 0) would then call every process alive), nothing after it.
-  char *end = nullptr;
-  errno = 0;
-  pid = std::strtol(space + 1, &end, 10);
-  return end != space + 1 && errno == 0 && pid > 0 && pid <= INT_MAX && (*end == '\n' || *end == 0);
+  if (n <= 0 || n == static_cast<ssize_t>(sizeof buf) || buf[n - 1] != '\n') return false;  // cut, or no end
+  std::string line(buf, static_cast<size_t>(n - 1));
+  size_t space = line.find(' ');
+  if (space == 0 || space == std::string::npos || line.find_first_of(" \t\r\n", space + 1) != std::string::npos)
+    return false;
+  std::string digits = line.substr(space + 1);
+  if (digits.empty() || digits.size() > 10 || digits.find_first_not_of("0123456789") != std::string::npos) return false;
+  pid = std::stol(digits);
+  if (pid <= 0 || pid > INT_MAX) return false;
+  id = line.substr(0, space);
+  return id.find_first_of(" \t\r") == std::string::npos;
 }
 
 // Alive while its owner is.

@@ -68,13 +68,14 @@ bool valid_cidr(const std::string &s) {
 }
 
 // Six colon-separated pairs of hex digits, "02:42:ac:11:00:02", of a unicast
-// address: the lowest bit of the first octet (I/G) clear, since the kernel
-// refuses a multicast address for a link (EADDRNOTAVAIL).
+// address that is not all zeros: the kernel refuses a multicast address (the
+// lowest bit of the first octet, I/G, set) and the zero address for a link
+// (EADDRNOTAVAIL; is_valid_ether_addr in include/linux/etherdevice.h).
 bool valid_mac(const std::string &m) {
   if (m.size() != 17) return false;
   for (size_t i = 0; i < m.size(); ++i)
     if (i % 3 == 2 ? m[i] != ':' : !std::isxdigit(static_cast<unsigned char>(m[i]))) return false;
-  return (std::strtoul(m.substr(0, 2).c_str(), nullptr, 16) & 1) == 0;
+  return (std::strtoul(m.substr(0, 2).c_str(), nullptr, 16) & 1) == 0 && m != "00:00:00:00:00:00";
 }
 
 // The address part of "a/p" (a gateway for the default route).
@@ -140,7 +141,7 @@ struct Net {
       mtu = static_cast<unsigned>(*m);
     }
     mac = c.string_or("mac", "");
-    if (!mac.empty() && !valid_mac(mac)) c.fail_at("mac", "must be a unicast MAC address (first octet even) like \"02:00:00:00:00:01\"");
+    if (!mac.empty() && !valid_mac(mac)) c.fail_at("mac", "must be a unicast MAC address (first octet even), not all zeros, like \"02:00:00:00:00:01\"");
     default_route = c.boolean_or("default_route", false);
     addresses = c.strings("addresses");
     if (mode == "veth") {

@@ -35,14 +35,15 @@ std::vector<Range> read_map(nsrig::Context &c, const std::string &key) {
       auto v = c.integer(at + "." + k);
       if (!v) c.fail_at(at, std::string("needs '") + k + "' (inside, outside, count are all required)");
       // Ids are 0 to 4294967294: (uid_t)-1 is no id, and the kernel refuses it as a range's first.
-      int64_t max = std::string(k) == "count" ? 4294967295LL : 4294967294LL;
-      if (*v < 0 || *v > max) c.fail_at(at + "." + k, "must be between 0 and " + std::to_string(max));
+      bool count = std::string(k) == "count";
+      int64_t min = count ? 1 : 0, max = count ? 4294967295LL : 4294967294LL;
+      if (*v < min || *v > max)
+        c.fail_at(at + "." + k, "must be between " + std::to_string(min) + " and " + std::to_string(max));
       return *v;
     };
     r.inside = need("inside");
     r.outside = need("outside");
     r.count = need("count");
-    if (r.count == 0) c.fail_at(at + ".count", "must be at least 1");
     constexpr int64_t kIds = 4294967296LL;  // ids are 32-bit: a range may not run past 2^32
     if (r.inside + r.count > kIds || r.outside + r.count > kIds)
       c.fail_at(at, "runs past id 4294967295: lower 'count' or the first id");

@@ -189,7 +189,14 @@ TEST(Cli, KeysAfterAConfigureErrorAreNotCalledTypos) {
                              "gid_map = [{ inside = 0, outside = 0, count = 1 }]\n");
   Result r = run_nsrig({"validate", p});
   EXPECT_EQ(r.exit_code, 125);
-  EXPECT_THAT(r.err, HasSubstr("'uid_map[0].count' must be between 0 and 4294967295"));
+  EXPECT_THAT(r.err, HasSubstr("'uid_map[0].count' must be between 1 and 4294967295"));
   EXPECT_THAT(r.err, Not(HasSubstr("did you mean"))) << r.err;
+  // Nor keys with another name, close to one the plugin reads ('mac' and 'mtu').
+  auto q = d.write("q.toml", "version = 1\n[[namespace]]\ntype = \"net\"\nmode = \"veth\"\nmtu = 1\n"
+                             "mac = \"02:00:00:00:00:01\"\n");
+  Result net = run_nsrig({"validate", q});
+  EXPECT_EQ(net.exit_code, 125);
+  EXPECT_THAT(net.err, HasSubstr("'mtu' must be 68 to 65535"));
+  EXPECT_THAT(net.err, Not(HasSubstr("did you mean"))) << net.err;
 }
 }  // namespace

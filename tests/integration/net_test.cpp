@@ -126,10 +126,16 @@ TEST(Net, MalformedLeasesAreTakenAndCleanedUp) {
     std::fputs(text.c_str(), f);
     std::fclose(f);
   };
+  // pid 1 is alive: each of these would keep its address (and the pool) if read as a lease.
   lease("10.232.14.2", "x 99999999999999999999\n");
   lease("10.232.14.3", "y 1 and more\n");
   lease("10.232.14.4", "garbage");
   lease("10.232.14.5", "");
+  lease("10.232.14.6", "x +1\n");
+  lease("10.232.14.7", "x  1\n");
+  lease("10.232.14.8", "x 1\ngarbage\n");
+  lease("10.232.14.9", std::string(125, 'i') + " 1234567\n");  // longer than a lease: a cut read would say pid 1
+  lease("10.232.14.10", "x 1");
   Result r = run_nsrig_in(state.path(), {"run", "-p", p, "--", "ip", "-4", "-o", "addr", "show", "eth0"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(inet(r.out), "10.232.14.2");
@@ -230,6 +236,7 @@ TEST(Net, ConfigErrors) {
   EXPECT_THAT(err("mode = \"veth\"\nmac = \"zz\"\n"), HasSubstr("must be a unicast MAC address"));
   EXPECT_THAT(err("mode = \"veth\"\nmac = \"02-00-00-00-00-01\"\n"), HasSubstr("must be a unicast MAC address"));
   EXPECT_THAT(err("mode = \"veth\"\nmac = \"01:00:5e:00:00:01\"\n"), HasSubstr("first octet even"));
+  EXPECT_THAT(err("mode = \"veth\"\nmac = \"00:00:00:00:00:00\"\n"), HasSubstr("not all zeros"));
   EXPECT_EQ(run_nsrig({"validate", d.write("ok.toml", "version = 1\n[[namespace]]\ntype = \"net\"\nmode = \"veth\"\n"
                                                       "mac = \"0A:bc:DE:00:00:01\"\n")}).exit_code, 0);
   EXPECT_THAT(err("mode = \"veth\"\naddresses = [\"10.240.9.300/24\"]\n"), HasSubstr("p.toml:5:14: net: 'addresses[0]'"));
