@@ -324,12 +324,13 @@ int main(int argc, char **argv) {
   // "--" that comes before the command is split off here and the command
   // after it handed over untouched. A "--" after the command's first word
   // belongs to the command (nsrig run git log -- file).
+  // Only after the command word itself: "run" as an instance name (nsrig
+  // inspect run -- x) is not the command.
   int dash = 0;
   bool seen_cmd = false;
   for (int i = 1; i < argc && !dash; ++i) {
-    std::string_view a(argv[i]);
-    if (a == "run" || a == "exec") seen_cmd = true;
-    if (a == "--" && seen_cmd) dash = i;
+    if (argv[i] == word && (std::string_view(word) == "run" || std::string_view(word) == "exec")) seen_cmd = true;
+    if (std::string_view(argv[i]) == "--" && seen_cmd) dash = i;
   }
   try {
     app.parse(dash ? dash : argc, argv);

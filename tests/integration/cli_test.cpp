@@ -166,6 +166,10 @@ TEST(Cli, MissingArgumentIsNotAnUnknownCommand) {
   EXPECT_THAT(r.err, ::testing::Not(HasSubstr("unknown command")));
   r = run_nsrig({"bogus"});
   EXPECT_THAT(r.err, HasSubstr("unknown command 'bogus'"));
+  // "run" as an argument of another command does not make "--" the start of a command.
+  r = run_nsrig({"inspect", "run", "--", "x"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("was not expected: x"));
 }
 }  // namespace
 
