@@ -359,8 +359,9 @@ void Instance::configure() {
         while (!key.empty() && key.back() == ']') key.erase(key.rfind('['));
         size_t cut = key.find_last_of(".]");
         std::string leaf = cut == std::string::npos ? key : key.substr(cut + 1);
-        if (leaf != missing && leaf != "type" && !did_you_mean(leaf, {missing}).empty()) {
-          msg += "; " + where(*n) + ": '" + key + "' is not a key of " + s->name() + did_you_mean(leaf, {missing});
+        std::string hint = leaf == missing || leaf == "type" ? "" : did_you_mean(leaf, {missing});
+        if (!hint.empty()) {
+          msg += "; " + where(*n) + ": '" + key + "' is not a key of " + s->name() + hint;
           break;
         }
       }
