@@ -137,43 +137,6 @@ void InProcess(benchmark::State &state) {
     state.counters[p + "_us"] = benchmark::Counter(us, benchmark::Counter::kAvgIterations);
 }
 
-// nsrig::run against the floor of the same flags in one loop, which of the two
-// goes first alternating, so that a machine getting busier or quieter during
-// the run hits both alike (Floor and InProcess, run one after the other, do
-// not have that guarantee). The time is nsrig's; floor_us the floor's mean;
-// x_floor = nsrig's total over the floor's.
-void InProcessVsFloor(benchmark::State &state) {
-  const Case &c = kCases[state.range(0)];
-  state.SetLabel(c.name);
-  Loaded l(c);
-  nsrig::Timings t;
-  auto spawn_nsrig = [&] {
-    auto start = std::chrono::steady_clock::now();
-    t.clear();
-    if (nsrig::run(*l.inst, l.plan, &t) != 0) return -1.0;
-    return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
-  };
-  double floor_sum = 0, nsrig_sum = 0;
-  bool nsrig_first = false;
-  for (auto _ : state) {
-    nsrig_first = !nsrig_first;
-    double n = nsrig_first ? spawn_nsrig() : 0;
-    auto start = std::chrono::steady_clock::now();
-    bool ok = floor_once(c, true);
-    double f = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
-    if (!nsrig_first) n = spawn_nsrig();
-    if (!ok || n < 0) {
-      state.SkipWithError(ok ? "payload failed" : "clone3 failed (needs root)");
-      break;
-    }
-    floor_sum += f;
-    nsrig_sum += n;
-    state.SetIterationTime(n / 1e6);
-  }
-  state.counters["floor_us"] = benchmark::Counter(floor_sum, benchmark::Counter::kAvgIterations);
-  if (floor_sum > 0) state.counters["x_floor"] = nsrig_sum / floor_sum;
-}
-
 // The cost of each net mode, over the same spawn without a net namespace.
 // The bridge case pays for creating and deleting the bridge every time (it
 // is the only instance on it): the worst case, a first and last instance.
@@ -247,6 +210,36 @@ double timed_spawn(benchmark::State &state, Loaded &l, double &hooks_us) {
     if (phase == "prepare" || phase == "parent_after_clone" || phase == "post_start" || phase == "teardown")
       hooks_us += static_cast<double>(v);
   return us;
+}
+
+// nsrig::run against the floor of the same flags in one loop, which of the two
+// goes first alternating, so that a machine getting busier or quieter during
+// the run hits both alike (Floor and InProcess, run one after the other, do
+// not have that guarantee). The time is nsrig's; floor_us the floor's mean;
+// x_floor = nsrig's total over the floor's.
+void InProcessVsFloor(benchmark::State &state) {
+  const Case &c = kCases[state.range(0)];
+  state.SetLabel(c.name);
+  Loaded l(c);
+  double floor_sum = 0, nsrig_sum = 0, hooks_us = 0;
+  bool nsrig_first = false;
+  for (auto _ : state) {
+    nsrig_first = !nsrig_first;
+    double n = nsrig_first ? timed_spawn(state, l, hooks_us) : 0;
+    if (n < 0) break;
+    auto start = std::chrono::steady_clock::now();
+    if (!floor_once(c, true)) {
+      state.SkipWithError("clone3 failed (needs root)");
+      break;
+    }
+    double f = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+    if (!nsrig_first && (n = timed_spawn(state, l, hooks_us)) < 0) break;
+    floor_sum += f;
+    nsrig_sum += n;
+    state.SetIterationTime(n / 1e6);
+  }
+  state.counters["floor_us"] = benchmark::Counter(floor_sum, benchmark::Counter::kAvgIterations);
+  if (floor_sum > 0) state.counters["x_floor"] = nsrig_sum / floor_sum;
 }
 
 // Each iteration spawns `base` and `subject` (which goes first alternates);
