@@ -14,8 +14,7 @@ scripts/install-deps.sh
 echo "demo: building nsrig (the first build takes a few minutes on 2 cores)..."
 cmake --preset ci >/dev/null
 # Only what the demo runs: the tests and benchmarks are test.sh's to build.
-cmake --build --preset ci --target nsrig nsrig_plugin_user nsrig_plugin_pid nsrig_plugin_mnt nsrig_plugin_net \
-  nsrig_plugin_uts nsrig_plugin_ipc >/dev/null
+cmake --build --preset ci --target nsrig nsrig_plugins >/dev/null
 nsrig=$PWD/build/ci/bin/nsrig
 names=(nginx httpd)
 
