@@ -91,10 +91,22 @@ void floor_spawn(benchmark::State &state, bool exec) {
 void Floor(benchmark::State &s) { floor_spawn(s, true); }
 void FloorExit(benchmark::State &s) { floor_spawn(s, false); }
 
-std::string profile_text(const Case &c) {
+// The case's plugins with their defaults; with `bare`, set to do no more than
+// the floor's clone3 + exec where a key allows: the payload is PID 1 (pid
+// init = false), no /proc is mounted (mnt proc = false), lo stays down (net
+// loopback = false). The user plugin still writes uid_map and gid_map: a
+// user namespace without them runs the payload as the overflow id.
+std::string profile_text(const Case &c, bool bare = false) {
   std::string t = "version = 1\n";
-  for (const char *type : c.types)
-    if (type) t += std::string("[[namespace]]\ntype = \"") + type + "\"\n";
+  for (const char *type : c.types) {
+    if (!type) continue;
+    t += std::string("[[namespace]]\ntype = \"") + type + "\"\n";
+    if (!bare) continue;
+    std::string ty = type;
+    if (ty == "pid") t += "init = false\n";
+    if (ty == "mnt") t += "proc = false\n";
+    if (ty == "net") t += "loopback = false\n";
+  }
   return t;
 }
 
@@ -104,7 +116,8 @@ struct Loaded {
   nsrig::Registry registry{{NSRIG_PLUGIN_DIR, NSRIG_NOOP_DIR}};
   std::unique_ptr<nsrig::Instance> inst;
   nsrig::Plan plan;
-  explicit Loaded(const Case &c) : Loaded(c.name, profile_text(c)) {}
+  explicit Loaded(const Case &c, bool bare = false)
+      : Loaded(std::string(c.name) + (bare ? "-bare" : ""), profile_text(c, bare)) {}
   Loaded(const std::string &name, const std::string &text) {
     file = "/tmp/nsrig-bench-" + name + "-" + std::to_string(getpid()) + ".toml";
     std::ofstream(file) << text;
@@ -219,8 +232,9 @@ double timed_spawn(benchmark::State &state, Loaded &l, double &hooks_us) {
 // x_floor = nsrig's total over the floor's.
 void InProcessVsFloor(benchmark::State &state) {
   const Case &c = kCases[state.range(0)];
-  state.SetLabel(c.name);
-  Loaded l(c);
+  bool bare = state.range(1) != 0;
+  state.SetLabel(std::string(c.name) + (bare ? ", bare" : ", defaults"));
+  Loaded l(c, bare);
   double floor_sum = 0, nsrig_sum = 0, hooks_us = 0;
   bool nsrig_first = false;
   for (auto _ : state) {
@@ -406,13 +420,17 @@ void Concurrency(benchmark::State &state) {
 void cases(benchmark::internal::Benchmark *b) {
   for (int i = 0; i < static_cast<int>(std::size(kCases)); ++i) b->Arg(i);
 }
+// InProcessVsFloor/I/0: the plugins' defaults; /I/1: bare (profile_text).
+void cases_bare(benchmark::internal::Benchmark *b) {
+  for (int i = 0; i < static_cast<int>(std::size(kCases)); ++i) b->Args({i, 0})->Args({i, 1});
+}
 
 }  // namespace
 
 BENCHMARK(Floor)->Apply(cases)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(FloorExit)->Apply(cases)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(InProcess)->Apply(cases)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK(InProcessVsFloor)->Apply(cases)->Unit(benchmark::kMicrosecond)->UseManualTime();
+BENCHMARK(InProcessVsFloor)->Apply(cases_bare)->Unit(benchmark::kMicrosecond)->UseManualTime();
 BENCHMARK(NetMode)->DenseRange(0, 4)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(Load)->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BindMounts)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond)->UseManualTime();

@@ -1,5 +1,6 @@
 // net: a new network namespace.
-//   mode = "none"   only lo, brought up (the fast path);
+//   mode = "none"   only lo, brought up (the fast path); `loopback = false`
+//                   leaves it down, as unshare -n does (nsjail: iface_no_lo);
 //   mode = "veth"   a veth pair: the host end nsr<id> stays on the host, the
 //                   peer is created directly in the instance's namespace as
 //                   `ifname` (eth0), with static addresses;
@@ -92,6 +93,7 @@ struct Net {
   ipam::Subnet subnet;
   unsigned mtu = 0;
   bool default_route = false;
+  bool loopback = true;     // bring lo up in the child (about 120 us here: addrconf, routes)
   uint32_t leased = 0;      // bridge mode: the address taken in prepare
   std::string leased_cidr;  // ... as "a.b.c.d/prefix", added before `addresses`
   std::string pool_dir;  // kPoolBase/<netns inode>-<bridge>
@@ -106,7 +108,8 @@ struct Net {
     mode = c.string_or("mode", "none");
     if (mode != "none" && mode != "veth" && mode != "bridge" && mode != "cni")
       c.fail_at("mode", "must be \"none\", \"veth\", \"bridge\" or \"cni\"");
-    c.describe("on_child_setup", "lo up (SIOCSIFFLAGS)");
+    loopback = c.boolean_or("loopback", true);
+    if (loopback) c.describe("on_child_setup", "lo up (SIOCSIFFLAGS)");
     if (mode == "none") return;
     // Links on the host side (a veth end, a bridge, CNI plugins) need CAP_NET_ADMIN in the
     // initial network namespace's user namespace, which an unprivileged user never has.
@@ -225,7 +228,7 @@ struct Net {
   }
 
   void child_setup(nsrig::Context &) {
-    lo_up();
+    if (loopback) lo_up();
     if (mode == "none" || mode == "cni") return;  // CNI plugins configured eth0 from outside
     nl::Socket sk;
     if (mtu) sk.set_mtu(ifname, mtu);

@@ -44,6 +44,19 @@ TEST(Net, NoneHasOnlyLoopbackUp) {
   EXPECT_EQ(r.out, "lo\nlo-ok\n");
 }
 
+TEST(Net, LoopbackFalseLeavesLoDown) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"net\"\nloopback = false\n");
+  Result r = run_nsrig({"run", "-p", p, "--", "sh", "-c",
+                        "ip -o link show lo | grep -c UP; ping -c1 -W1 127.0.0.1 >/dev/null 2>&1 || echo no-lo"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "0\nno-lo\n");
+  Result e = run_nsrig({"explain", p});
+  EXPECT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_THAT(e.out, ::testing::Not(HasSubstr("lo up")));
+}
+
 TEST(Net, VethReachableFromTheHost) {
   REQUIRE_ROOT();
   std::string before = nsr_links();
