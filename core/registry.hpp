@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #define BOOST_DLL_USE_STD_FS 1
@@ -68,6 +69,7 @@ class Registry {
   std::vector<std::string> dirs_;
   std::vector<std::unique_ptr<Plugin>> loaded_;
   std::vector<std::string> trusted_dirs_;  ///< directories whose ownership was checked, up to /
+  std::vector<std::pair<std::string, std::string>> real_dirs_;  ///< directory as searched -> its real path
 };
 
 }  // namespace nsrig

@@ -127,4 +127,27 @@ TEST(Registry, AsRootRefusesWritableOrForeignFiles) {
   EXPECT_EQ(r.load_file(f).name(), "uts");
 }
 
+// The real path of a directory is resolved once (later plugins there cost
+// one lstat): each file is still checked, and a symlink there is followed to
+// where it points, whose directory is checked too.
+TEST(Registry, AsRootADirectorySeenBeforeStillChecksEachFileAndFollowsSymlinks) {
+  if (geteuid() != 0) GTEST_SKIP() << "the ownership check only applies when nsrig runs as root";
+  nsrig::test::TempDir d, open_dir;
+  chmod(d.path().c_str(), 0755);
+  chmod(open_dir.path().c_str(), 0777);
+  namespace fs = std::filesystem;
+  fs::copy_file(std::string(NSRIG_PLUGIN_DIR) + "/uts.so", d.path() + "/uts.so");
+  fs::copy_file(std::string(NSRIG_PLUGIN_DIR) + "/ipc.so", d.path() + "/ipc.so");
+  fs::copy_file(std::string(NSRIG_PLUGIN_DIR) + "/pid.so", open_dir.path() + "/pid.so");
+  fs::create_symlink(open_dir.path() + "/pid.so", d.path() + "/pid.so");
+  Registry r({});
+  EXPECT_EQ(r.load_file(d.path() + "/uts.so").name(), "uts");
+  chmod((d.path() + "/ipc.so").c_str(), 0666);
+  EXPECT_THAT(refusal(r, d.path() + "/ipc.so"), HasSubstr("writable by group or others"));
+  std::string e = refusal(r, d.path() + "/pid.so");
+  EXPECT_THAT(e, HasSubstr("'" + fs::canonical(open_dir.path()).string() + "' is writable by group or others"));
+  chmod((d.path() + "/ipc.so").c_str(), 0644);
+  EXPECT_EQ(r.load_file(d.path() + "/ipc.so").name(), "ipc");
+}
+
 }  // namespace
