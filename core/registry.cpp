@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <filesystem>
 
@@ -33,46 +34,120 @@ constexpr FlagName kFlags[] = {
 
 // As root, a plugin is code that will run as root: refuse a file that another
 // user could have written or replaced, as sudo and PAM do for their modules.
-// The file must be root's and not writable by group or others; so must every
-// directory above it, except that a sticky directory owned by root (/tmp) is
-// fine, since nobody else can rename or delete what root put in it.
-// `trusted` holds the directories already checked, with everything above them,
-// so that six plugins from one directory cost one walk up the tree, not six;
-// `real_dirs` maps a directory as searched to its real path, so that a plugin
-// that is no symlink, in a directory seen before, costs one lstat instead of
-// fs::canonical's readlink of every component (about 15 us each here).
+// The path is resolved here component by component, as path_resolution(7)
+// describes, and every directory it passes through, symlinks' targets and
+// `..` included, must be root's and not writable by group or others (a
+// sticky directory owned by root, /tmp, is fine: nobody else can rename or
+// delete what root put there); every symlink followed must be root's; the
+// file must be root's and not writable by group or others. Then no other
+// user can change what the path names between this check and dlopen(3).
+//
+// `trusted` holds the directories already checked; `real_dirs` maps a
+// directory as given to its real path, once resolved that way: six plugins
+// from one directory cost one walk, and one lstat each.
+class TrustedPath {
+ public:
+  TrustedPath(const std::string &path, std::vector<std::string> &trusted) : path_(path), trusted_(trusted) {}
+
+  // The real path of `p` (absolute); refuses the plugin on any untrusted step.
+  std::string resolve(const std::string &p) {
+    std::vector<std::string> todo;  // components still to walk, the next one last
+    push(todo, p);
+    std::string cur = "/";
+    check_dir(cur);
+    for (int links = 0; !todo.empty();) {
+      std::string c = std::move(todo.back());
+      todo.pop_back();
+      if (c.empty() || c == ".") continue;
+      if (c == "..") {
+        cur = cur == "/" ? cur : cur.substr(0, std::max<size_t>(1, cur.rfind('/')));
+        check_dir(cur);
+        continue;
+      }
+      std::string next = (cur == "/" ? "" : cur) + "/" + c;
+      struct stat st {};
+      if (lstat(next.c_str(), &st) != 0) refuse(path_, errno_text("cannot resolve it: lstat('" + next + "')"));
+      if (S_ISLNK(st.st_mode)) {
+        if (++links > 40) refuse(path_, "cannot resolve it: more than 40 symlinks (ELOOP)");
+        if (st.st_uid != 0)
+          refuse(path_, "the symlink '" + next + "' is owned by uid " + std::to_string(st.st_uid) +
+                            ", not root, and nsrig runs as root; it could be pointed anywhere");
+        char buf[PATH_MAX];
+        ssize_t n = readlink(next.c_str(), buf, sizeof buf - 1);
+        if (n <= 0) refuse(path_, errno_text("cannot resolve it: readlink('" + next + "')"));
+        std::string target(buf, static_cast<size_t>(n));
+        push(todo, target);
+        if (target[0] == '/') cur = "/";
+        continue;
+      }
+      if (S_ISDIR(st.st_mode)) {
+        check_dir(next, &st);
+        cur = next;
+        continue;
+      }
+      if (!todo.empty()) refuse(path_, "cannot resolve it: '" + next + "' is not a directory");
+      return next;
+    }
+    return cur;
+  }
+
+  static void push(std::vector<std::string> &todo, const std::string &p) {
+    std::vector<std::string> parts;
+    for (size_t start = 0; start <= p.size();) {
+      size_t end = std::min(p.find('/', start), p.size());
+      parts.push_back(p.substr(start, end - start));
+      start = end + 1;
+    }
+    todo.insert(todo.end(), parts.rbegin(), parts.rend());
+  }
+  // Adds what this walk checked to `trusted`: once the whole plugin passed.
+  void commit() { trusted_.insert(trusted_.end(), checked_.begin(), checked_.end()); }
+
+ private:
+  // `known`: lstat(2) of `d` when it was just taken (a directory, no link).
+  void check_dir(const std::string &d, const struct stat *known = nullptr) {
+    if (std::find(trusted_.begin(), trusted_.end(), d) != trusted_.end() ||
+        std::find(checked_.begin(), checked_.end(), d) != checked_.end())
+      return;
+    struct stat st {};
+    if (known)
+      st = *known;
+    else if (stat(d.c_str(), &st) != 0)
+      refuse(path_, errno_text("stat('" + d + "')"));
+    if (st.st_uid != 0)
+      refuse(path_, "'" + d + "' is owned by uid " + std::to_string(st.st_uid) +
+                        ", not root, and nsrig runs as root; chown root '" + d + "'");
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+      refuse(path_, "'" + d + "' is writable by group or others; run chmod go-w '" + d + "'");
+    checked_.push_back(d);
+  }
+
+  const std::string &path_;
+  std::vector<std::string> &trusted_;
+  std::vector<std::string> checked_;
+};
+
 void check_ownership(const std::string &path, std::vector<std::string> &trusted,
                      std::vector<std::pair<std::string, std::string>> &real_dirs) {
   if (geteuid() != 0) return;
   std::error_code ec;
-  fs::path lexical(path), real;
-  std::string dir = lexical.parent_path().string();
+  fs::path given = fs::absolute(path, ec);
+  if (ec) refuse(path, "cannot resolve it: " + ec.message());
+  std::string dir = given.parent_path().string(), name = given.filename().string();
+  TrustedPath walk(path, trusted);
   auto seen = std::find_if(real_dirs.begin(), real_dirs.end(), [&](auto &d) { return d.first == dir; });
-  struct stat lst {};
-  bool plain = lstat(path.c_str(), &lst) == 0 && S_ISREG(lst.st_mode);
-  if (plain && seen != real_dirs.end()) {
-    real = fs::path(seen->second) / lexical.filename();
-  } else {
-    real = fs::canonical(path, ec);
-    if (ec) refuse(path, "cannot resolve it: " + ec.message());
-    if (plain && !dir.empty()) real_dirs.emplace_back(dir, real.parent_path().string());
-  }
-  std::vector<std::string> checked;
-  for (fs::path p = real;; p = p.parent_path()) {
-    bool is_file = p == real;
-    if (!is_file && std::find(trusted.begin(), trusted.end(), p.string()) != trusted.end()) break;
-    struct stat st {};
-    if (stat(p.c_str(), &st) != 0) refuse(path, errno_text("stat('" + p.string() + "')"));
-    if (st.st_uid != 0)
-      refuse(path, "'" + p.string() + "' is owned by uid " + std::to_string(st.st_uid) +
-                       ", not root, and nsrig runs as root; chown root it");
-    bool sticky_dir = !is_file && (st.st_mode & S_ISVTX);
-    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !sticky_dir)
-      refuse(path, "'" + p.string() + "' is writable by group or others; run chmod go-w '" + p.string() + "'");
-    if (!is_file) checked.push_back(p.string());
-    if (p == p.parent_path()) break;
-  }
-  trusted.insert(trusted.end(), checked.begin(), checked.end());
+  std::string real_dir = seen != real_dirs.end() ? seen->second : walk.resolve(dir);
+  // The last step: the file itself, or a symlink walked like the rest.
+  std::string real = walk.resolve(real_dir + "/" + name);
+  struct stat st {};
+  if (stat(real.c_str(), &st) != 0) refuse(path, errno_text("stat('" + real + "')"));
+  if (st.st_uid != 0)
+    refuse(path, "'" + real + "' is owned by uid " + std::to_string(st.st_uid) +
+                     ", not root, and nsrig runs as root; chown root '" + real + "'");
+  if (st.st_mode & (S_IWGRP | S_IWOTH))
+    refuse(path, "'" + real + "' is writable by group or others; run chmod go-w '" + real + "'");
+  walk.commit();
+  if (seen == real_dirs.end()) real_dirs.emplace_back(dir, real_dir);
 }
 
 bool valid_name(const char *n) {

@@ -22,10 +22,13 @@ const NetlinkOps &ops() {
     std::string self = info.dli_fname;
     std::string path = self.substr(0, self.rfind('/') + 1) + NSRIG_NETLINK_MODULE;
     // The registry's rule for plugin files, for this one too: as root, root's and not writable by others.
+    // Its directory is net.so's as loaded, which the registry resolved through trusted directories
+    // only; a symlink here could point anywhere, so the module must be a file of its own.
     struct stat st {};
-    if (geteuid() == 0 && stat(path.c_str(), &st) == 0 && (st.st_uid != 0 || (st.st_mode & 022)))
-      throw std::runtime_error("refusing " + path + ": as root it must be owned by root and not writable by group or "
-                               "others (chown root; chmod go-w)");
+    if (geteuid() == 0 && lstat(path.c_str(), &st) == 0 &&
+        (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022)))
+      throw std::runtime_error("refusing " + path + ": as root it must be a regular file (not a symlink), owned by root "
+                               "and not writable by group or others (chown root; chmod go-w)");
     void *h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!h)
       throw std::runtime_error("cannot load the net plugin's netlink module " + path + ": " + dlerror() +

@@ -150,4 +150,30 @@ TEST(Registry, AsRootADirectorySeenBeforeStillChecksEachFileAndFollowsSymlinks) 
   EXPECT_EQ(r.load_file(d.path() + "/ipc.so").name(), "ipc");
 }
 
+// Every directory the path passes through is checked, not only those of the
+// file's real path: a link to a good directory that sits in a directory
+// others can write could be pointed elsewhere between the check and dlopen.
+TEST(Registry, AsRootEveryDirectoryOnTheWayIsChecked) {
+  if (geteuid() != 0) GTEST_SKIP() << "the ownership check only applies when nsrig runs as root";
+  nsrig::test::TempDir good, open_dir;
+  namespace fs = std::filesystem;
+  chmod(good.path().c_str(), 0755);
+  chmod(open_dir.path().c_str(), 0777);
+  fs::copy_file(std::string(NSRIG_PLUGIN_DIR) + "/uts.so", good.path() + "/uts.so");
+  fs::create_symlink(good.path(), open_dir.path() + "/link");
+  std::string open_real = fs::canonical(open_dir.path()).string();
+  Registry r({});
+  // A link to a good directory, in a world-writable one.
+  EXPECT_THAT(refusal(r, open_dir.path() + "/link/uts.so"), HasSubstr("'" + open_real + "' is writable by group or others"));
+  // Through the writable directory and back out with "..".
+  EXPECT_THAT(refusal(r, open_dir.path() + "/link/../" + fs::path(good.path()).filename().string() + "/uts.so"),
+              HasSubstr("is writable by group or others"));
+  // A symlink that is not root's, in a good directory.
+  fs::create_symlink(good.path() + "/uts.so", good.path() + "/ipc.so");
+  ASSERT_EQ(lchown((good.path() + "/ipc.so").c_str(), 65534, 65534), 0);
+  EXPECT_THAT(refusal(r, good.path() + "/ipc.so"), HasSubstr("the symlink '"));
+  EXPECT_THAT(refusal(r, good.path() + "/ipc.so"), HasSubstr("is owned by uid 65534"));
+  EXPECT_EQ(r.load_file(good.path() + "/uts.so").name(), "uts");
+}
+
 }  // namespace
