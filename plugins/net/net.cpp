@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
@@ -128,6 +129,11 @@ struct Net {
       } catch (const std::runtime_error &e) {
         c.fail_at("conflist", e.what());
       }
+      // CNI's loopback plugin brings lo up from outside, after this plugin's choice.
+      if (!loopback && std::find(cni_list.types.begin(), cni_list.types.end(), "loopback") != cni_list.types.end())
+        c.fail_at("loopback", "is false, but " + file + " has a \"loopback\" plugin, which brings lo up; remove "
+                              "one of the two");
+      c.describe("on_parent_after_clone", "CNI ADD of each plugin in the network list, in order");
       return;
     }
     // nsr + 8 hex digits of FNV-1a of the id: fits IFNAMSIZ whatever the id (a --name) is,
@@ -179,7 +185,6 @@ struct Net {
     if (mode == "veth" || mode == "bridge")
       c.describe("on_parent_after_clone", "veth " + host_if + " on the host, " + ifname + " in the instance" +
                                               (mode == "bridge" ? ", attached to " + bridge : ""));
-    if (mode == "cni") c.describe("on_parent_after_clone", "CNI ADD of each plugin in the network list, in order");
     if (mode == "veth" || mode == "bridge")
       c.describe("on_child_setup", ifname + ": addresses, up" + std::string(default_route ? ", default route" : ""));
     // Reads only: checks that would otherwise fail after namespaces exist.

@@ -57,6 +57,17 @@ TEST(Net, LoopbackFalseLeavesLoDown) {
   EXPECT_THAT(e.out, ::testing::Not(HasSubstr("lo up")));
 }
 
+TEST(Net, LoopbackFalseRefusesACniListThatBringsLoUp) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto list = d.write("l.conflist", R"({"cniVersion": "1.0.0", "name": "nsrtlo", "plugins": [{"type": "loopback"}]})");
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"net\"\nmode = \"cni\"\nconflist = \"" + list +
+                                 "\"\nloopback = false\n");
+  Result r = run_nsrig({"validate", p});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("p.toml:6:12: net: 'loopback' is false, but " + list + " has a \"loopback\" plugin"));
+}
+
 TEST(Net, VethReachableFromTheHost) {
   REQUIRE_ROOT();
   std::string before = nsr_links();
