@@ -214,7 +214,9 @@ const Plugin &Registry::load(const std::string &name) {
   for (const auto &d : dirs_) {
     fs::path f = fs::path(d) / (name + ".so");
     std::error_code ec;
-    if (fs::exists(f, ec)) return load_file(f.string(), name);
+    // symlink_status: a dangling or looping link here is this plugin, refused
+    // with the reason, not a silent fall-through to the next directory.
+    if (fs::exists(fs::symlink_status(f, ec))) return load_file(f.string(), name);
     searched += "\n  " + d;
   }
   throw Error("no plugin named '" + name + "' (looked for " + name + ".so in:" + searched +
@@ -223,7 +225,7 @@ const Plugin &Registry::load(const std::string &name) {
 
 const Plugin &Registry::load_file(const std::string &path, const std::string &expected_name) {
   struct stat st {};
-  if (stat(path.c_str(), &st) != 0) refuse(path, errno_text("stat"));
+  if (stat(path.c_str(), &st) != 0) refuse(path, errno_text("cannot read it: stat('" + path + "')"));
   if (!S_ISREG(st.st_mode)) refuse(path, "not a regular file");  // dlopen would block on a FIFO
   check_ownership(path, trusted_dirs_, real_dirs_);
   auto p = std::make_unique<Plugin>();

@@ -2,9 +2,13 @@
 // which is loaded, with libnl, the first time a socket is made. The module
 // sits next to net.so, so it passed the registry's ownership checks with it.
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <climits>
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -19,20 +23,37 @@ const NetlinkOps &ops() {
     Dl_info info{};
     if (!dladdr(reinterpret_cast<void *>(&ops), &info) || !info.dli_fname)
       throw std::runtime_error("cannot find where the net plugin was loaded from (dladdr)");
-    std::string self = info.dli_fname;
+    // Next to the real net.so: the registry resolved its path through trusted directories only.
+    char real[PATH_MAX];
+    std::string self = realpath(info.dli_fname, real) ? real : info.dli_fname;
     std::string path = self.substr(0, self.rfind('/') + 1) + NSRIG_NETLINK_MODULE;
     // The registry's rule for plugin files, for this one too: as root, root's and not writable by others.
-    // Its directory is net.so's as loaded, which the registry resolved through trusted directories
-    // only; a symlink here could point anywhere, so the module must be a file of its own.
+    // Checked on the file opened, and that file loaded (/proc/self/fd/N), since the directory may be a
+    // sticky one where others can create a missing module. No symlink (O_NOFOLLOW); O_NONBLOCK: no FIFO hang.
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     struct stat st {};
-    if (geteuid() == 0 && lstat(path.c_str(), &st) == 0 &&
-        (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022)))
-      throw std::runtime_error("refusing " + path + ": as root it must be a regular file (not a symlink), owned by root "
-                               "and not writable by group or others (chown root; chmod go-w)");
-    void *h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!h)
-      throw std::runtime_error("cannot load the net plugin's netlink module " + path + ": " + dlerror() +
+    if (fd < 0 || fstat(fd, &st) != 0) {
+      std::string why = std::strerror(errno);
+      if (fd >= 0) close(fd);
+      throw std::runtime_error("cannot load the net plugin's netlink module " + path + ": " + why +
+                               " (it is installed next to net.so, as a file of its own; reinstall nsrig)");
+    }
+    if (!S_ISREG(st.st_mode) || (geteuid() == 0 && (st.st_uid != 0 || (st.st_mode & 022)))) {
+      close(fd);
+      throw std::runtime_error("refusing " + path + ": it must be a regular file and, as nsrig runs as root, owned by "
+                               "root and not writable by group or others (chown root; chmod go-w)");
+    }
+    // The descriptor stays open: the library's name is /proc/self/fd/N, and a later
+    // dlopen of that name would be taken for this library if N were reused.
+    std::string by_fd = "/proc/self/fd/" + std::to_string(fd);
+    void *h = dlopen(access(by_fd.c_str(), F_OK) == 0 ? by_fd.c_str() : path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+      std::string why = dlerror();
+      close(fd);
+      for (size_t i; (i = why.find(by_fd)) != std::string::npos;) why.replace(i, by_fd.size(), path);
+      throw std::runtime_error("cannot load the net plugin's netlink module " + path + ": " + why +
                                " (it is installed next to net.so; reinstall nsrig)");
+    }
     auto *t = static_cast<const NetlinkOps *>(dlsym(h, NSRIG_NETLINK_OPS_SYMBOL));
     if (!t || t->size < sizeof(NetlinkOps))
       throw std::runtime_error(path + " is not the netlink module of this net plugin (rebuild nsrig)");

@@ -68,6 +68,27 @@ TEST(Net, LoopbackFalseRefusesACniListThatBringsLoUp) {
   EXPECT_THAT(r.err, HasSubstr("p.toml:6:12: net: 'loopback' is false, but " + list + " has a \"loopback\" plugin"));
 }
 
+// net.so loads net-netlink.mod from the directory of the real net.so (a plugin
+// dir of symlinks works), and only a file of root's that nobody else can write:
+// in a sticky directory another user could plant one.
+TEST(Net, NetlinkModuleComesFromBesideTheRealNetSoAndMustBeRoots) {
+  REQUIRE_ROOT();
+  TempDir links, sticky, d;
+  chmod(links.path().c_str(), 0755);
+  fs::create_symlink(std::string(NSRIG_PLUGIN_DIR) + "/net.so", links.path() + "/net.so");
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"net\"\nmode = \"veth\"\n"
+                             "addresses = [\"10.232.9.2/30\"]\nhost_addresses = [\"10.232.9.1/30\"]\n");
+  Result r = run_nsrig({"--plugin-dir", links.path(), "validate", p});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  chmod(sticky.path().c_str(), 01777);
+  fs::copy_file(std::string(NSRIG_PLUGIN_DIR) + "/net.so", sticky.path() + "/net.so");
+  fs::copy_file(std::string(NSRIG_PLUGIN_DIR) + "/net-netlink.mod", sticky.path() + "/net-netlink.mod");
+  ASSERT_EQ(chown((sticky.path() + "/net-netlink.mod").c_str(), 65534, 65534), 0);
+  r = run_nsrig({"--plugin-dir", sticky.path(), "validate", p});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("refusing " + fs::canonical(sticky.path()).string() + "/net-netlink.mod"));
+}
+
 TEST(Net, VethReachableFromTheHost) {
   REQUIRE_ROOT();
   std::string before = nsr_links();
