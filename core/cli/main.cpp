@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 
@@ -339,6 +340,20 @@ int main(int argc, char **argv) {
     if (dynamic_cast<const CLI::RequiredError *>(&e) && word && !is_command(word)) {
       std::fprintf(stderr, "nsrig: unknown command '%s'; see nsrig --help\n", word);
       return kExitOwnError;
+    }
+    // "nsrig plugins --plugin-dir D": CLI11 lists the words it did not expect; say what they are.
+    if (dynamic_cast<const CLI::ExtrasError *>(&e) && word) {
+      bool after = false;
+      for (int i = 1; i < argc; ++i) {
+        std::string_view a(argv[i]);
+        after |= argv[i] == word;
+        for (const char *g : {"--plugin-dir", "--log-level", "--log-format"})
+          if (after && (a == g || (a.starts_with(g) && a.substr(std::strlen(g)).starts_with("=")))) {
+            std::fprintf(stderr, "nsrig %s: '%s' is a global option: put it before '%s' (nsrig %s VALUE %s ...)\n", word,
+                         g, word, g, word);
+            return kExitOwnError;
+          }
+      }
     }
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitOwnError;

@@ -127,6 +127,18 @@ TEST(Cli, UnknownOptionAfterRunIsAUsageError) {
   EXPECT_EQ(v.exit_code, 0) << v.err;
 }
 
+TEST(Cli, GlobalOptionAfterAnotherCommandSaysWhereItGoes) {
+  Result r = run_nsrig({"plugins", "--plugin-dir", "/tmp"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("nsrig plugins: '--plugin-dir' is a global option: put it before 'plugins'"));
+  r = run_nsrig({"ps", "--log-level=debug"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("'--log-level' is a global option: put it before 'ps'"));
+  r = run_nsrig({"plugins", "extra"});  // other stray words: CLI11's own message
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("not expected: extra"));
+}
+
 TEST(Cli, JsonLogs) {
   TempDir d;
   Result r = run_nsrig({"--log-format", "json", "validate", d.write("p.toml", "version = 2\n")});
