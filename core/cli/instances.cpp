@@ -116,19 +116,33 @@ void stop_instance(const InstanceState &s, int grace_s) {
 // again under the same id and run every plugin's teardown, which works from
 // names derived from the id.
 void teardown_stale(const InstanceState &s, const Options &o) {
-  try {
-    Options again = o;
-    // The merged profile as it was at start (profile.toml), so that a profile file
-    // edited or removed since does not keep its instance from being torn down.
-    std::string saved = instance_dir(s.name) + "/profile.toml";
-    again.profiles = fs::exists(saved) ? std::vector<std::string>{saved} : s.profiles;
-    again.command = s.command.empty() ? std::vector<std::string>{"true"} : s.command;
-    Loaded l(again, s.name);
-    l.inst->keep_state_dir = true;
-    for (auto &slot : l.inst->slots) slot->prepared = true;
-    teardown(*l.inst);
-  } catch (const Error &e) {
-    log::warning("instance '" + s.name + "': teardown after a crash failed: " + e.what());
+  Options again = o;
+  // The merged profile as it was at start (profile.toml), so that a profile file
+  // edited or removed since does not keep its instance from being torn down.
+  std::string saved = instance_dir(s.name) + "/profile.toml";
+  again.profiles = fs::exists(saved) ? std::vector<std::string>{saved} : s.profiles;
+  again.command = s.command.empty() ? std::vector<std::string>{"true"} : s.command;
+  // Its processes are gone, but the kernel frees their namespaces a moment
+  // later (a network namespace is cleaned up asynchronously, and the host end
+  // of its veth with it): until then a plugin's configure may still see them
+  // (net: "the host already has a link named ..."). So configure is tried
+  // again for up to 3 s before the failure is reported.
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  for (;;) {
+    try {
+      Loaded l(again, s.name);
+      l.inst->keep_state_dir = true;
+      for (auto &slot : l.inst->slots) slot->prepared = true;
+      teardown(*l.inst);
+      return;
+    } catch (const Error &e) {
+      if (std::chrono::steady_clock::now() < until) {
+        usleep(20000);
+        continue;
+      }
+      log::warning("instance '" + s.name + "': teardown after a crash failed: " + e.what());
+      return;
+    }
   }
 }
 
