@@ -227,13 +227,20 @@ struct RunGuard {
 
 // Waits until `fd` is readable. Signals of the blocked set arrive on `sigfd`:
 // SIGCHLD is skipped (hook programs end too); any other is returned (> 0).
-int wait_readable(int fd, int sigfd) {
+// With `fd_first`, when both are ready `fd` comes first and the signal stays
+// queued for the next wait: a signal sent once the payload runs (the child's
+// "about to execve" already waiting on the sync socket) is forwarded to it,
+// not taken for an interruption of the set-up, however late this process is
+// scheduled. Without it (the last wait, on the child's exit), signals first,
+// so that none is left queued when the signal mask is restored.
+int wait_readable(int fd, int sigfd, bool fd_first = false) {
   for (;;) {
     pollfd p[2] = {{fd, POLLIN, 0}, {sigfd, POLLIN, 0}};
     if (poll(p, 2, -1) < 0) {
       if (errno == EINTR) continue;
       return -1;
     }
+    if (fd_first && p[0].revents) return 0;
     if (p[1].revents) {
       signalfd_siginfo si{};
       if (read(sigfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si) && si.ssi_signo != SIGCHLD)
@@ -404,7 +411,7 @@ int run(Instance &inst, const Plan &plan, Timings *timings, const std::function<
   if (send(guard.fds[0], go.data(), go.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(go.size()))
     throw abort_run(errno_text("sync socket: send"), kExitOwnError);
   // A signal while the child sets up (a hung plugin, Ctrl-C) stops the run.
-  if (int sig = wait_readable(guard.fds[0], guard.sigfd); sig > 0)
+  if (int sig = wait_readable(guard.fds[0], guard.sigfd, true); sig > 0)
     throw abort_run("interrupted by signal " + std::to_string(sig) + " (" + strsignal(sig) +
                         ") while the instance was being set up; nothing is left running",
                     128 + sig);
@@ -416,10 +423,15 @@ int run(Instance &inst, const Plan &plan, Timings *timings, const std::function<
     }
     if (n != static_cast<ssize_t>(sizeof f.code) || f.code != kReady) break;
     ready = true;
-    if (int sig = wait_readable(guard.fds[0], guard.sigfd); sig > 0)
-      throw abort_run("interrupted by signal " + std::to_string(sig) + " (" + strsignal(sig) +
-                          ") while the payload was being executed",
-                      128 + sig);
+    // The payload is being executed (the pid init, if any, has blocked the
+    // signals it forwards): a signal now is the payload's, as it will be once
+    // the exec is seen, so it is forwarded, not taken for an interrupted set-up.
+    int sig;
+    while ((sig = wait_readable(guard.fds[0], guard.sigfd, true)) > 0) {
+      log::debug("forwarding signal " + std::to_string(sig) + " to pid " + std::to_string(inst.child_pid) +
+                 ", whose payload is being executed");
+      pidfd_signal(inst.child_pidfd, sig);
+    }
   }
   if (n == 0 && !ready) {  // EOF, but the child never got to exec: it died in a hook
     int status = 0;
