@@ -49,11 +49,12 @@ class TrustedPath {
  public:
   TrustedPath(const std::string &path, std::vector<std::string> &trusted) : path_(path), trusted_(trusted) {}
 
-  // The real path of `p` (absolute); refuses the plugin on any untrusted step.
-  std::string resolve(const std::string &p) {
+  // The real path of `p`, an absolute path or one relative to `from` (a real
+  // directory already checked); refuses the plugin on any untrusted step.
+  std::string resolve(const std::string &p, std::string from = "/") {
     std::vector<std::string> todo;  // components still to walk, the next one last
     push(todo, p);
-    std::string cur = "/";
+    std::string cur = p.starts_with("/") ? "/" : std::move(from);
     check_dir(cur);
     for (int links = 0; !todo.empty();) {
       std::string c = std::move(todo.back());
@@ -137,8 +138,8 @@ void check_ownership(const std::string &path, std::vector<std::string> &trusted,
   TrustedPath walk(path, trusted);
   auto seen = std::find_if(real_dirs.begin(), real_dirs.end(), [&](auto &d) { return d.first == dir; });
   std::string real_dir = seen != real_dirs.end() ? seen->second : walk.resolve(dir);
-  // The last step: the file itself, or a symlink walked like the rest.
-  std::string real = walk.resolve(real_dir + "/" + name);
+  // The last step, from the real directory: the file itself (one lstat), or a symlink walked like the rest.
+  std::string real = walk.resolve(name, real_dir);
   struct stat st {};
   if (stat(real.c_str(), &st) != 0) refuse(path, errno_text("stat('" + real + "')"));
   if (st.st_uid != 0)
