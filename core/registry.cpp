@@ -51,7 +51,8 @@ class TrustedPath {
 
   // The real path of `p`, an absolute path or one relative to `from` (a real
   // directory already checked); refuses the plugin on any untrusted step.
-  std::string resolve(const std::string &p, std::string from = "/") {
+  // `last`, when given, gets lstat(2) of what the path names.
+  std::string resolve(const std::string &p, std::string from = "/", struct stat *last = nullptr) {
     std::vector<std::string> todo;  // components still to walk, the next one last
     push(todo, p);
     std::string cur = p.starts_with("/") ? "/" : std::move(from);
@@ -81,15 +82,29 @@ class TrustedPath {
         if (target[0] == '/') cur = "/";
         continue;
       }
-      if (S_ISDIR(st.st_mode)) {
+      if (S_ISDIR(st.st_mode) && !todo.empty()) {
         check_dir(next, &st);
         cur = next;
         continue;
       }
       if (!todo.empty()) refuse(path_, "cannot resolve it: '" + next + "' is not a directory");
+      if (last) *last = st;
+      if (S_ISDIR(st.st_mode)) check_dir(next, &st);
       return next;
     }
+    if (last && lstat(cur.c_str(), last) != 0) refuse(path_, errno_text("stat('" + cur + "')"));
     return cur;
+  }
+
+  // Root's and not writable by group or others; a directory may be writable when
+  // sticky (nobody else can rename or delete what root put in it).
+  static void check_owner(const std::string &path, const std::string &what, const struct stat &st) {
+    if (st.st_uid != 0)
+      refuse(path, "'" + what + "' is owned by uid " + std::to_string(st.st_uid) +
+                       ", not root, and nsrig runs as root; chown root '" + what + "'");
+    bool sticky_dir = S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX);
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !sticky_dir)
+      refuse(path, "'" + what + "' is writable by group or others; run chmod go-w '" + what + "'");
   }
 
   static void push(std::vector<std::string> &todo, const std::string &p) {
@@ -115,11 +130,7 @@ class TrustedPath {
       st = *known;
     else if (stat(d.c_str(), &st) != 0)
       refuse(path_, errno_text("stat('" + d + "')"));
-    if (st.st_uid != 0)
-      refuse(path_, "'" + d + "' is owned by uid " + std::to_string(st.st_uid) +
-                        ", not root, and nsrig runs as root; chown root '" + d + "'");
-    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
-      refuse(path_, "'" + d + "' is writable by group or others; run chmod go-w '" + d + "'");
+    check_owner(path_, d, st);
     checked_.push_back(d);
   }
 
@@ -139,14 +150,10 @@ void check_ownership(const std::string &path, std::vector<std::string> &trusted,
   auto seen = std::find_if(real_dirs.begin(), real_dirs.end(), [&](auto &d) { return d.first == dir; });
   std::string real_dir = seen != real_dirs.end() ? seen->second : walk.resolve(dir);
   // The last step, from the real directory: the file itself (one lstat), or a symlink walked like the rest.
-  std::string real = walk.resolve(name, real_dir);
   struct stat st {};
-  if (stat(real.c_str(), &st) != 0) refuse(path, errno_text("stat('" + real + "')"));
-  if (st.st_uid != 0)
-    refuse(path, "'" + real + "' is owned by uid " + std::to_string(st.st_uid) +
-                     ", not root, and nsrig runs as root; chown root '" + real + "'");
-  if (st.st_mode & (S_IWGRP | S_IWOTH))
-    refuse(path, "'" + real + "' is writable by group or others; run chmod go-w '" + real + "'");
+  std::string real = walk.resolve(name, real_dir, &st);
+  if (!S_ISREG(st.st_mode)) refuse(path, "'" + real + "' is not a regular file");
+  TrustedPath::check_owner(path, real, st);
   walk.commit();
   if (seen == real_dirs.end()) real_dirs.emplace_back(dir, real_dir);
 }

@@ -324,6 +324,10 @@ int run(Instance &inst, const Plan &plan, Timings *timings, const std::function<
   guard.sigfd = signalfd(-1, &set, SFD_CLOEXEC);
   if (guard.sigfd < 0) throw Error(errno_text("signalfd"));
 
+  auto forward = [&](int sig) {
+    log::debug("forwarding signal " + std::to_string(sig) + " to pid " + std::to_string(inst.child_pid));
+    pidfd_signal(inst.child_pidfd, sig);
+  };
   // Kills and reaps the child, tears down, and reports `msg`.
   auto abort_run = [&](const std::string &msg, int code) -> Error {
     if (inst.child_pid > 0) {
@@ -427,11 +431,7 @@ int run(Instance &inst, const Plan &plan, Timings *timings, const std::function<
     // signals it forwards): a signal now is the payload's, as it will be once
     // the exec is seen, so it is forwarded, not taken for an interrupted set-up.
     int sig;
-    while ((sig = wait_readable(guard.fds[0], guard.sigfd, true)) > 0) {
-      log::debug("forwarding signal " + std::to_string(sig) + " to pid " + std::to_string(inst.child_pid) +
-                 ", whose payload is being executed");
-      pidfd_signal(inst.child_pidfd, sig);
-    }
+    while ((sig = wait_readable(guard.fds[0], guard.sigfd, true)) > 0) forward(sig);
   }
   if (n == 0 && !ready) {  // EOF, but the child never got to exec: it died in a hook
     int status = 0;
@@ -481,8 +481,7 @@ int run(Instance &inst, const Plan &plan, Timings *timings, const std::function<
   for (;;) {
     int sig = wait_readable(inst.child_pidfd, guard.sigfd);
     if (sig > 0) {
-      log::debug("forwarding signal " + std::to_string(sig) + " to pid " + std::to_string(inst.child_pid));
-      pidfd_signal(inst.child_pidfd, sig);
+      forward(sig);
       continue;
     }
     if (waitpid(inst.child_pid, &status, 0) == inst.child_pid) break;

@@ -3,9 +3,9 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <iostream>
 
@@ -136,12 +136,15 @@ Loaded::Loaded(const Options &o, const std::string &id) : registry(Registry::def
 }  // namespace nsrig::cli
 
 namespace {
+// The global options that take a value, defined below before any command.
+constexpr std::string_view kGlobalOptions[] = {"--plugin-dir", "--log-level", "--log-format"};
+
 // The command word: the first argument that is neither a global option nor
 // its value (nullptr when there is none).
 const char *command_word(int argc, char **argv) {
   for (int i = 1; i < argc; ++i) {
     std::string_view a(argv[i]);
-    if (a == "--plugin-dir" || a == "--log-level" || a == "--log-format")
+    if (std::find(std::begin(kGlobalOptions), std::end(kGlobalOptions), a) != std::end(kGlobalOptions))
       ++i;
     else if (!a.starts_with("-"))
       return argv[i];
@@ -347,10 +350,10 @@ int main(int argc, char **argv) {
       for (int i = 1; i < argc; ++i) {
         std::string_view a(argv[i]);
         after |= argv[i] == word;
-        for (const char *g : {"--plugin-dir", "--log-level", "--log-format"})
-          if (after && (a == g || (a.starts_with(g) && a.substr(std::strlen(g)).starts_with("=")))) {
-            std::fprintf(stderr, "nsrig %s: '%s' is a global option: put it before '%s' (nsrig %s VALUE %s ...)\n", word,
-                         g, word, g, word);
+        for (std::string_view g : kGlobalOptions)
+          if (after && (a == g || (a.starts_with(g) && a.substr(g.size()).starts_with("=")))) {
+            std::fprintf(stderr, "nsrig %s: '%.*s' is a global option: put it before '%s' (nsrig %.*s VALUE %s ...)\n",
+                         word, static_cast<int>(g.size()), g.data(), word, static_cast<int>(g.size()), g.data(), word);
             return kExitOwnError;
           }
       }
