@@ -171,7 +171,43 @@ std::vector<std::string> names(const char *const *list) {
   return out;
 }
 
+using EntryFn = int32_t(uint32_t, const nsrig_host_api *, const nsrig_plugin_descriptor **);
+using BundleFn = int32_t(uint32_t, const nsrig_host_api *, const nsrig_plugin_descriptor *const **, uint32_t *);
+
+// See call_entry; `name` is the descriptor wanted from a bundle.
+int32_t entry_for(const boost::dll::shared_library &lib, bool bundled, const std::string &name, uint32_t abi,
+                  const nsrig_host_api *host, const nsrig_plugin_descriptor **out) {
+  if (!bundled) return lib.get<EntryFn>(NSRIG_ENTRY_SYMBOL)(abi, host, out);
+  const nsrig_plugin_descriptor *const *all = nullptr;
+  uint32_t count = 0;
+  int32_t rc = lib.get<BundleFn>(NSRIG_BUNDLE_SYMBOL)(abi, host, &all, &count);
+  if (rc != NSRIG_OK) return rc;
+  if (!all) return NSRIG_ERR;
+  for (uint32_t i = 0; i < count; ++i)
+    if (all[i] && all[i]->name && name == all[i]->name) {
+      *out = all[i];
+      return NSRIG_OK;
+    }
+  return NSRIG_ERR_NOT_FOUND;
+}
+
+// "a, b, c": the names a bundle answers with, for messages.
+std::string bundle_names(const boost::dll::shared_library &lib) {
+  const nsrig_plugin_descriptor *const *all = nullptr;
+  uint32_t count = 0;
+  std::string out;
+  if (lib.get<BundleFn>(NSRIG_BUNDLE_SYMBOL)(NSRIG_ABI_VERSION, &host_api(), &all, &count) != NSRIG_OK || !all)
+    return "(none: its entry point failed)";
+  for (uint32_t i = 0; i < count; ++i)
+    if (all[i] && all[i]->name) out += (out.empty() ? "" : ", ") + std::string(all[i]->name);
+  return out;
+}
+
 }  // namespace
+
+int32_t call_entry(const Plugin &p, uint32_t abi, const nsrig_host_api *host, const nsrig_plugin_descriptor **out) {
+  return entry_for(p.lib, p.bundled, p.name(), abi, host, out);
+}
 
 std::string clone_flag_name(uint64_t flag) {
   if (flag == 0) return "0";
@@ -249,16 +285,25 @@ const Plugin &Registry::load_file(const std::string &path, const std::string &ex
       msg = msg.substr(at + tag.size(), end - at - tag.size());
     refuse(path, "dlopen failed: " + msg);
   }
-  if (!p->lib.has(NSRIG_ENTRY_SYMBOL))
+  p->bundled = p->lib.has(NSRIG_BUNDLE_SYMBOL);
+  if (!p->bundled && !p->lib.has(NSRIG_ENTRY_SYMBOL))
     refuse(path, "no entry point '" NSRIG_ENTRY_SYMBOL "' (export it with C linkage and default visibility; "
                  "NSRIG_PLUGIN() in <nsrig/plugin.hpp> does)");
-  auto &entry = p->lib.get<int32_t(uint32_t, const nsrig_host_api *, const nsrig_plugin_descriptor **)>(
-      NSRIG_ENTRY_SYMBOL);
+  // The name it is wanted by: a bundle gives the descriptor of that name.
+  std::string wanted = expected_name.empty() ? fs::path(path).stem().string() : expected_name;
   const nsrig_plugin_descriptor *d = nullptr;
-  int32_t rc = entry(NSRIG_ABI_VERSION, &host_api(), &d);
+  int32_t rc = entry_for(p->lib, p->bundled, wanted, NSRIG_ABI_VERSION, &host_api(), &d);
   if (rc == NSRIG_ERR_ABI)
     refuse(path, "it does not speak ABI version " + std::to_string(NSRIG_ABI_VERSION) +
                      ", the newest this nsrig offers; rebuild it against this SDK");
+  if (rc == NSRIG_ERR_NOT_FOUND && p->bundled) {
+    std::error_code ec;
+    std::string members = bundle_names(p->lib);
+    refuse(path, "it is a bundle of the plugins " + members + ", and none is named '" + wanted +
+                     "'; a bundle is loaded through a symlink named after one of them, e.g. " +
+                     members.substr(0, members.find(',')) + ".so -> " +
+                     fs::weakly_canonical(path, ec).filename().string());
+  }
   if (rc != NSRIG_OK || !d) refuse(path, "its entry point failed with status " + std::to_string(rc));
   if (d->struct_size < NSRIG_DESCRIPTOR_V1_MIN_SIZE)
     refuse(path, "descriptor struct_size is " + std::to_string(d->struct_size) + " bytes, at least " +
@@ -305,7 +350,10 @@ std::vector<std::string> Registry::discover() const {
       return la != lb ? lb : a < b;
     });
     for (auto &f : files) {
-      std::string real = fs::weakly_canonical(f, ec).string();
+      // Once per real file, and for a file not named *.so (a bundle, whose
+      // members are symlinks to it) once per name.
+      fs::path target = fs::weakly_canonical(f, ec);
+      std::string real = target.string() + "\n" + (target.extension() == ".so" ? "" : f.stem().string());
       if (std::find(seen_names.begin(), seen_names.end(), f.filename().string()) != seen_names.end() ||
           std::find(seen_real.begin(), seen_real.end(), real) != seen_real.end())
         continue;

@@ -23,8 +23,19 @@ struct Plugin {
   nsrig_plugin_descriptor desc{};    ///< copy, members past the plugin's struct_size zeroed
   std::vector<std::string> after;    ///< desc.after, copied
   std::vector<std::string> before;   ///< desc.before, copied
+  bool bundled = false;              ///< found through the file's NSRIG_BUNDLE_SYMBOL, not NSRIG_ENTRY_SYMBOL
   std::string name() const { return desc.name; }
 };
+
+/**
+ * Calls the entry point of `p`'s file as the registry did, with ABI version
+ * `abi` and host table `host`: the bundle entry (NSRIG_BUNDLE_SYMBOL), then
+ * the descriptor named like `p`, when p.bundled; else NSRIG_ENTRY_SYMBOL.
+ * Returns the entry's status (NSRIG_ERR_NOT_FOUND: the bundle answered
+ * without that name) and sets *out on NSRIG_OK. For plugin-check's ABI
+ * probes, which call it with versions the registry never offers.
+ */
+int32_t call_entry(const Plugin &p, uint32_t abi, const nsrig_host_api *host, const nsrig_plugin_descriptor **out);
 
 /** Human name of a CLONE_NEW* flag ("CLONE_NEWUTS"), or "0" / "0x..." */
 std::string clone_flag_name(uint64_t flag);
@@ -49,17 +60,26 @@ class Registry {
   const Plugin &load(const std::string &name);
 
   /**
-   * Loads one file and checks it. Refused (nsrig::Error naming the file and the
+   * Loads one file and checks it. A bundle (a file exporting
+   * NSRIG_BUNDLE_SYMBOL, usually reached through a NAME.so symlink) gives the
+   * descriptor named `expected_name`, or the file's name without ".so" when
+   * that is empty; dlopen(3) maps the file once for all its names. Refused
+   * (nsrig::Error naming the file and the
    * reason): not a regular file; unsafe ownership or permissions of the file or
    * any directory above it when running as root; dlopen
-   * failure (dlerror text), no entry point, ABI version refused or not
+   * failure (dlerror text), no entry point, a bundle without that name (the
+   * message lists the names it has), ABI version refused or not
    * offered, descriptor smaller than NSRIG_DESCRIPTOR_V1_MIN_SIZE, missing or
    * malformed name, a name other than `expected_name` (when given), a name
    * already loaded, a clone flag already owned.
    */
   const Plugin &load_file(const std::string &path, const std::string &expected_name = "");
 
-  /** Every `*.so` in the search dirs: the first per file name, once per real file, sorted by file name. */
+  /**
+   * Every `*.so` in the search dirs: the first per file name, once per real
+   * file and name (the members of a bundle are symlinks to one file), sorted
+   * by file name.
+   */
   std::vector<std::string> discover() const;
 
   const std::vector<std::string> &dirs() const { return dirs_; }

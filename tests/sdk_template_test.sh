@@ -27,6 +27,10 @@ ctest --test-dir "$tmp/build" --output-on-failure
 cmake --install "$tmp/build" >/dev/null  # no --prefix: the default is where that nsrig looks
 "$prefix/bin/nsrig" plugins | tee "$tmp/plugins.txt"
 grep -q '^motd ' "$tmp/plugins.txt"
+# The in-tree plugins are installed as one bundle and a symlink per plugin.
+test "$(readlink "$prefix/lib/nsrig/plugins/pid.so")" = builtin.bundle
+test -f "$prefix/lib/nsrig/plugins/builtin.bundle"
+for n in user pid mnt net uts ipc cgroup time hosts; do grep -q "^$n " "$tmp/plugins.txt"; done
 
 # The package's version is the ABI major: asking for ABI 2 must fail.
 mkdir "$tmp/v2"

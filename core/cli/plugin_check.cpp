@@ -323,8 +323,9 @@ int check_worker(const Options &o, const std::string &path, const toml::table &c
     return 1;
   }
   const auto &d = plugin->desc;
-  auto entry = plugin->lib.get<int32_t(uint32_t, const nsrig_host_api *, const nsrig_plugin_descriptor **)>(
-      NSRIG_ENTRY_SYMBOL);
+  auto entry = [plugin](uint32_t abi, const nsrig_host_api *host, const nsrig_plugin_descriptor **out) {
+    return call_entry(*plugin, abi, host, out);
+  };
   {
     const nsrig_plugin_descriptor *out = nullptr;
     int32_t rc = Checker::in_child([&] { return entry(0, &host_api(), &out) == NSRIG_ERR_ABI ? 0 : 1; });
@@ -358,10 +359,11 @@ int check_worker(const Options &o, const std::string &path, const toml::table &c
     return v.starts_with("St") || v.starts_with("9__gnu_cxx") || v.starts_with("Z");
   };
   std::erase_if(syms, [&](const std::string &s) {
-    return s == NSRIG_ENTRY_SYMBOL || s.starts_with("_init") || s.starts_with("_fini") || is_std(s);
+    return s == (plugin->bundled ? NSRIG_BUNDLE_SYMBOL : NSRIG_ENTRY_SYMBOL) || s.starts_with("_init") ||
+           s.starts_with("_fini") || is_std(s);
   });
   if (syms.empty())
-    r.pass("exports", "only " NSRIG_ENTRY_SYMBOL);
+    r.pass("exports", plugin->bundled ? "only " NSRIG_BUNDLE_SYMBOL " (a bundle)" : "only " NSRIG_ENTRY_SYMBOL);
   else
     r.warn("exports", std::to_string(syms.size()) + " symbol(s) besides the entry point, e.g. '" + syms.front() +
                           "': build with hidden visibility (nsrig_add_plugin does) so plugins cannot interpose");

@@ -1,15 +1,18 @@
 // Plugin registry and ABI negotiation, against plugins built to be broken.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <dlfcn.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <set>
 
 #include "error.hpp"
 #include "helpers.hpp"
 #include "registry.hpp"
 
+namespace fs = std::filesystem;
 using nsrig::Error;
 using nsrig::Registry;
 using ::testing::HasSubstr;
@@ -39,6 +42,50 @@ TEST(Registry, LoadsInTreePluginsByName) {
   }
   EXPECT_EQ(&r.load("uts"), &r.load("uts"));  // loaded once
   EXPECT_EQ(r.load("ipc").after, std::vector<std::string>{"mnt"});
+}
+
+// The in-tree plugins are one bundle: every NAME.so is a symlink to
+// builtin.bundle, mapped once, and each name gives its own descriptor.
+TEST(Registry, InTreePluginsAreOneBundleMappedOnce) {
+  const std::string dir = NSRIG_PLUGIN_DIR;
+  Registry r({dir});
+  std::set<void *> bases;
+  std::set<std::string> names;
+  for (const char *n : {"user", "pid", "mnt", "net", "uts", "ipc", "cgroup", "time", "hosts"}) {
+    EXPECT_EQ(fs::read_symlink(dir + "/" + n + ".so"), "builtin.bundle") << n;
+    const auto &p = r.load(n);
+    EXPECT_TRUE(p.bundled) << n;
+    names.insert(p.name());
+    Dl_info info{};
+    ASSERT_NE(dladdr(reinterpret_cast<void *>(p.desc.on_configure), &info), 0) << n;
+    bases.insert(info.dli_fbase);
+  }
+  EXPECT_EQ(names.size(), 9u);
+  EXPECT_EQ(bases.size(), 1u) << "the members of one bundle were mapped more than once";
+  // `nsrig plugins`: each name once, though all are one real file.
+  std::set<std::string> listed;
+  for (auto &f : r.discover()) listed.insert(fs::path(f).stem().string());
+  for (auto &n : names) EXPECT_TRUE(listed.count(n)) << n << " is not listed";
+}
+
+TEST(Registry, ABundleUnderANameItDoesNotHoldIsRefusedWithItsNames) {
+  nsrig::test::TempDir d;
+  fs::create_symlink(std::string(NSRIG_PLUGIN_DIR) + "/builtin.bundle", d.path() + "/nosuch.so");
+  Registry r({d.path()});
+  try {
+    r.load("nosuch");
+    FAIL() << "a bundle without a plugin named nosuch was loaded";
+  } catch (const Error &e) {
+    EXPECT_THAT(e.what(), HasSubstr("it is a bundle of the plugins user, pid, uts, ipc, mnt, net, cgroup, time, hosts,"));
+    EXPECT_THAT(e.what(), HasSubstr("none is named 'nosuch'"));
+    EXPECT_THAT(e.what(), HasSubstr("e.g. user.so -> builtin.bundle"));
+  }
+  Registry direct({});
+  EXPECT_THAT(refusal(direct, std::string(NSRIG_PLUGIN_DIR) + "/builtin.bundle"),
+              HasSubstr("none is named 'builtin'"));
+  // A copy under a member's name is that member.
+  fs::copy_file(std::string(NSRIG_PLUGIN_DIR) + "/builtin.bundle", d.path() + "/uts.so");
+  EXPECT_EQ(r.load("uts").name(), "uts");
 }
 
 TEST(Registry, SearchOrderAndMissingPlugin) {

@@ -33,8 +33,15 @@ extern "C" {
 /** Newest ABI version this header describes. */
 #define NSRIG_ABI_VERSION 1u
 
-/** Name of the single symbol every plugin exports (see nsrig_plugin_entry_fn). */
+/** Name of the single symbol a plugin file exports (see nsrig_plugin_entry_fn). */
 #define NSRIG_ENTRY_SYMBOL "nsrig_plugin_entry"
+
+/**
+ * Name of the symbol a file holding several plugins (a bundle) exports
+ * instead (see nsrig_plugin_bundle_fn). Optional; hosts since nsrig 0.3 (SDK 1.2) look
+ * for it first.
+ */
+#define NSRIG_BUNDLE_SYMBOL "nsrig_plugin_bundle"
 
 /** Status codes returned by hooks and host functions. 0 is success. */
 typedef enum nsrig_status {
@@ -295,6 +302,25 @@ typedef struct nsrig_plugin_descriptor {
  */
 typedef int32_t (*nsrig_plugin_entry_fn)(uint32_t host_abi_version, const nsrig_host_api *host,
                                          const nsrig_plugin_descriptor **out);
+
+/**
+ * The entry point of a bundle: one shared object holding several plugins, so
+ * that a host loading several of them maps and relocates one file, not one
+ * per plugin (about 100 us each; docs/benchmarks.md). Named
+ * NSRIG_BUNDLE_SYMBOL, C linkage, default visibility. Arguments and return
+ * values as for nsrig_plugin_entry_fn, but the plugin stores an array of
+ * descriptors in *out (static storage, valid while the file is loaded) and
+ * their number, at least 1, in *count.
+ *
+ * The host still finds plugins by file name: a profile's type "pid" is the
+ * file pid.so, here a symlink to the bundle; the host loads it and takes the
+ * descriptor whose name is the file's name without ".so". dlopen(3) maps a
+ * file once however many names it is opened by. A bundle's own file name
+ * should not end in ".so", so that listings do not take it for a plugin.
+ * nsrig_add_plugin_bundle() in the SDK's CMake module builds one.
+ */
+typedef int32_t (*nsrig_plugin_bundle_fn)(uint32_t host_abi_version, const nsrig_host_api *host,
+                                          const nsrig_plugin_descriptor *const **out, uint32_t *count);
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,14 @@
 //     void child_setup(nsrig::Context &) { nsrig::check(sethostname(...), "sethostname"); }
 //   };
 //   NSRIG_PLUGIN(Uts)
+//
+// Several plugins in one file (a bundle, see nsrig_plugin_bundle_fn): compile
+// each plugin's sources with NSRIG_BUNDLE_MEMBER defined to an identifier of
+// its own; NSRIG_PLUGIN(Class) then defines the hidden function
+// nsrig_bundle_member_<that identifier>() instead of the entry point, and one
+// source of the bundle lists them with NSRIG_PLUGIN_BUNDLE(fn, fn...).
+// nsrig_add_plugin(... BUNDLE file) and nsrig_add_plugin_bundle(file) in the
+// SDK's CMake module do all of that.
 #ifndef NSRIG_PLUGIN_HPP
 #define NSRIG_PLUGIN_HPP
 
@@ -287,16 +295,55 @@ struct Adapter {
 }  // namespace detail
 }  // namespace nsrig
 
+namespace nsrig::detail {
+// The checks of an entry point, shared by NSRIG_PLUGIN and NSRIG_PLUGIN_BUNDLE:
+// false for an ABI version or host table this header does not speak.
+inline bool accept_host(uint32_t host_abi_version, const nsrig_host_api *host, const void *out) {
+  if (host_abi_version < 1u || host == nullptr || out == nullptr) return false;
+  if (host->struct_size < offsetof(nsrig_host_api, describe) + sizeof(void *)) return false;
+  g_host = host;
+  return true;
+}
+}  // namespace nsrig::detail
+
+#define NSRIG_DETAIL_CAT2(a, b) a##b
+#define NSRIG_DETAIL_CAT(a, b) NSRIG_DETAIL_CAT2(a, b)
+
+#ifndef NSRIG_BUNDLE_MEMBER
 /** Exports the entry point for plugin class `Class` (see the top of this file). */
 #define NSRIG_PLUGIN(Class)                                                                  \
   extern "C" __attribute__((visibility("default"))) int32_t nsrig_plugin_entry(              \
       uint32_t host_abi_version, const nsrig_host_api *host, const nsrig_plugin_descriptor **out) { \
-    if (host_abi_version < 1u || host == nullptr || out == nullptr) return NSRIG_ERR_ABI;   \
-    if (host->struct_size < offsetof(nsrig_host_api, describe) + sizeof(void *))      \
-      return NSRIG_ERR_ABI;                                                                  \
-    ::nsrig::detail::g_host = host;                                                          \
+    if (!::nsrig::detail::accept_host(host_abi_version, host, out)) return NSRIG_ERR_ABI;    \
     *out = ::nsrig::detail::Adapter<Class>::descriptor();                                    \
     return NSRIG_OK;                                                                         \
+  }
+#else
+/** In a bundle: defines nsrig_bundle_member_<NSRIG_BUNDLE_MEMBER>(), hidden, for NSRIG_PLUGIN_BUNDLE. */
+#define NSRIG_PLUGIN(Class)                                                                          \
+  extern "C" const nsrig_plugin_descriptor *NSRIG_DETAIL_CAT(nsrig_bundle_member_, NSRIG_BUNDLE_MEMBER)() { \
+    return ::nsrig::detail::Adapter<Class>::descriptor();                                           \
+  }
+#endif
+
+/**
+ * Exports a bundle's entry point (NSRIG_BUNDLE_SYMBOL) for the member
+ * functions given, each `const nsrig_plugin_descriptor *fn()` as
+ * NSRIG_PLUGIN defines them in a bundle, declared before this line.
+ */
+#define NSRIG_PLUGIN_BUNDLE(...)                                                                   \
+  extern "C" __attribute__((visibility("default"))) int32_t nsrig_plugin_bundle(                   \
+      uint32_t host_abi_version, const nsrig_host_api *host, const nsrig_plugin_descriptor *const **out, \
+      uint32_t *count) {                                                                           \
+    using member_fn = const nsrig_plugin_descriptor *(*)();                                        \
+    static constexpr member_fn members[] = {__VA_ARGS__};                                          \
+    static const nsrig_plugin_descriptor *descriptors[sizeof members / sizeof members[0]];         \
+    if (!::nsrig::detail::accept_host(host_abi_version, host, out) || count == nullptr)            \
+      return NSRIG_ERR_ABI;                                                                        \
+    for (size_t i = 0; i < sizeof members / sizeof members[0]; ++i) descriptors[i] = members[i]();  \
+    *out = descriptors;                                                                            \
+    *count = sizeof members / sizeof members[0];                                                   \
+    return NSRIG_OK;                                                                               \
   }
 
 #endif  // NSRIG_PLUGIN_HPP
