@@ -139,9 +139,9 @@ class TrustedPath {
   std::vector<std::string> checked_;
 };
 
+// As root: the walk above; `st` gets lstat(2) of the real file.
 void check_ownership(const std::string &path, std::vector<std::string> &trusted,
-                     std::vector<std::pair<std::string, std::string>> &real_dirs) {
-  if (geteuid() != 0) return;
+                     std::vector<std::pair<std::string, std::string>> &real_dirs, struct stat &st) {
   std::error_code ec;
   fs::path given = fs::absolute(path, ec);
   if (ec) refuse(path, "cannot resolve it: " + ec.message());
@@ -150,7 +150,6 @@ void check_ownership(const std::string &path, std::vector<std::string> &trusted,
   auto seen = std::find_if(real_dirs.begin(), real_dirs.end(), [&](auto &d) { return d.first == dir; });
   std::string real_dir = seen != real_dirs.end() ? seen->second : walk.resolve(dir);
   // The last step, from the real directory: the file itself (one lstat), or a symlink walked like the rest.
-  struct stat st {};
   std::string real = walk.resolve(name, real_dir, &st);
   if (!S_ISREG(st.st_mode)) refuse(path, "'" + real + "' is not a regular file");
   TrustedPath::check_owner(path, real, st);
@@ -206,7 +205,7 @@ std::string bundle_names(const boost::dll::shared_library &lib) {
 }  // namespace
 
 int32_t call_entry(const Plugin &p, uint32_t abi, const nsrig_host_api *host, const nsrig_plugin_descriptor **out) {
-  return entry_for(p.lib, p.bundled, p.name(), abi, host, out);
+  return entry_for(*p.lib, p.bundled, p.name(), abi, host, out);
 }
 
 std::string clone_flag_name(uint64_t flag) {
@@ -269,13 +268,24 @@ const Plugin &Registry::load(const std::string &name) {
 
 const Plugin &Registry::load_file(const std::string &path, const std::string &expected_name) {
   struct stat st {};
-  if (stat(path.c_str(), &st) != 0) refuse(path, errno_text("cannot read it: stat('" + path + "')"));
-  if (!S_ISREG(st.st_mode)) refuse(path, "not a regular file");  // dlopen would block on a FIFO
-  check_ownership(path, trusted_dirs_, real_dirs_);
+  if (geteuid() == 0) {
+    check_ownership(path, trusted_dirs_, real_dirs_, st);  // refuses anything but a regular file
+  } else {
+    if (stat(path.c_str(), &st) != 0) refuse(path, errno_text("cannot read it: stat('" + path + "')"));
+    if (!S_ISREG(st.st_mode)) refuse(path, "not a regular file");  // dlopen would block on a FIFO
+  }
   auto p = std::make_unique<Plugin>();
   p->path = path;
+  p->dev = st.st_dev;
+  p->ino = st.st_ino;
+  // A file already loaded (another member of a bundle): dlopen(3) would find it by device and
+  // inode and return the same handle; taking it here saves its open, read, fstat and close.
+  for (auto &o : loaded_)
+    if (o->dev == p->dev && o->ino == p->ino) p->lib = o->lib;
   try {
-    p->lib.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+    if (!p->lib)
+      p->lib = std::make_shared<boost::dll::shared_library>(
+          path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception &e) {
     // Boost.DLL wraps dlerror(): "...load() failed (dlerror system message: TEXT): ..."; show TEXT.
     std::string msg = e.what();
@@ -285,20 +295,20 @@ const Plugin &Registry::load_file(const std::string &path, const std::string &ex
       msg = msg.substr(at + tag.size(), end - at - tag.size());
     refuse(path, "dlopen failed: " + msg);
   }
-  p->bundled = p->lib.has(NSRIG_BUNDLE_SYMBOL);
-  if (!p->bundled && !p->lib.has(NSRIG_ENTRY_SYMBOL))
+  p->bundled = p->lib->has(NSRIG_BUNDLE_SYMBOL);
+  if (!p->bundled && !p->lib->has(NSRIG_ENTRY_SYMBOL))
     refuse(path, "no entry point '" NSRIG_ENTRY_SYMBOL "' (export it with C linkage and default visibility; "
                  "NSRIG_PLUGIN() in <nsrig/plugin.hpp> does)");
   // The name it is wanted by: a bundle gives the descriptor of that name.
   std::string wanted = expected_name.empty() ? fs::path(path).stem().string() : expected_name;
   const nsrig_plugin_descriptor *d = nullptr;
-  int32_t rc = entry_for(p->lib, p->bundled, wanted, NSRIG_ABI_VERSION, &host_api(), &d);
+  int32_t rc = entry_for(*p->lib, p->bundled, wanted, NSRIG_ABI_VERSION, &host_api(), &d);
   if (rc == NSRIG_ERR_ABI)
     refuse(path, "it does not speak ABI version " + std::to_string(NSRIG_ABI_VERSION) +
                      ", the newest this nsrig offers; rebuild it against this SDK");
   if (rc == NSRIG_ERR_NOT_FOUND && p->bundled) {
     std::error_code ec;
-    std::string members = bundle_names(p->lib);
+    std::string members = bundle_names(*p->lib);
     refuse(path, "it is a bundle of the plugins " + members + ", and none is named '" + wanted +
                      "'; a bundle is loaded through a symlink named after one of them, e.g. " +
                      members.substr(0, members.find(',')) + ".so -> " +

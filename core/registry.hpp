@@ -4,6 +4,8 @@
 // state) created from it.
 #pragma once
 
+#include <sys/types.h>
+
 #include <memory>
 #include <string>
 #include <utility>
@@ -19,7 +21,9 @@ namespace nsrig {
 /** One loaded plugin. */
 struct Plugin {
   std::string path;                  ///< file it was loaded from
-  boost::dll::shared_library lib;    ///< keeps the code mapped
+  std::shared_ptr<boost::dll::shared_library> lib;  ///< keeps the code mapped; one per file (a bundle's members share it)
+  dev_t dev = 0;                     ///< the file's st_dev and st_ino: what dlopen(3) knows a loaded file by
+  ino_t ino = 0;
   nsrig_plugin_descriptor desc{};    ///< copy, members past the plugin's struct_size zeroed
   std::vector<std::string> after;    ///< desc.after, copied
   std::vector<std::string> before;   ///< desc.before, copied
