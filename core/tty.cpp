@@ -75,9 +75,17 @@ void relay(int master, int pidfd, bool interactive, int sigfd, const std::functi
   bool in_open = interactive, exited = false;
   char buf[8192];
   for (;;) {
-    pollfd p[4] = {{master, POLLIN, 0}, {pidfd, POLLIN, 0}, {sigfd, POLLIN, 0}, {in_open ? STDIN_FILENO : -1, POLLIN, 0}};
-    // Once the process has exited, only drain what is left (no waiting).
-    int n = poll(p, 4, exited ? 0 : -1);
+    // Once the process has exited, drain what its terminal still holds: until the last
+    // slave is closed (read gives EIO, which the kernel returns only after the pty's
+    // flip buffer is flushed), or until nothing came for kDrainMs (something else
+    // still holds the slave open). Not a zero timeout: the last output can still be
+    // on its way through the pty's work queue when the exit is seen.
+    constexpr int kDrainMs = 250;
+    pollfd p[4] = {{master, POLLIN, 0},
+                   {exited ? -1 : pidfd, POLLIN, 0},
+                   {sigfd, POLLIN, 0},
+                   {in_open && !exited ? STDIN_FILENO : -1, POLLIN, 0}};
+    int n = poll(p, 4, exited ? kDrainMs : -1);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     if (p[0].revents) {

@@ -161,8 +161,11 @@ Result run_on_pty(const std::vector<std::string> &argv, const std::string &input
     (void)w;
   }
   char buf[4096];
-  // Read until the child has exited and nothing is left; EIO only means that
-  // no slave is open right now (not yet, or any more). Bounded: 20 s.
+  // Read until the child has exited and the master says EIO: no slave is open
+  // any more, and the kernel returns EIO only once the pty's buffer is drained
+  // (an empty poll after the exit is no proof: the last output may still be in
+  // the pty's work queue on a loaded machine). Before the exit, EIO only means
+  // that no slave is open right now. Bounded: 20 s.
   for (int ticks = 0; ticks < 2000; ++ticks) {
     pollfd p{master, POLLIN, 0};
     ssize_t n = poll(&p, 1, 10) > 0 ? read(master, buf, sizeof buf) : 0;
@@ -170,13 +173,13 @@ Result run_on_pty(const std::vector<std::string> &argv, const std::string &input
       r.out.append(buf, static_cast<size_t>(n));
       continue;
     }
+    if (pid < 0 && n < 0) break;
+    if (n < 0) poll(nullptr, 0, 1);  // no slave open yet: EIO at once, so no busy loop
     int st;
     if (pid > 0 && waitpid(pid, &st, WNOHANG) == pid) {
       r.exit_code = decode(st);
       pid = -1;
-      continue;  // one more round to drain
     }
-    if (pid < 0) break;
   }
   if (pid > 0) {
     int st = 0;
