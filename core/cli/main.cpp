@@ -174,7 +174,10 @@ int main(int argc, char **argv) {
   app.add_option("--plugin-dir", o.plugin_dirs,
                  "search this directory for plugins first (repeatable); then NSRIG_PLUGIN_PATH, then the install dir")
       ->allow_extra_args(false)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->check([](const std::string &d) {  // "" would search the current directory
+        return d.empty() ? std::string("is empty: give a directory, or leave the option out") : std::string();
+      });
   app.footer("Exit status of run and exec: the command's; 128+N when it died of signal N; 125 nsrig's own\n"
              "error; 126 the command cannot be executed; 127 it was not found. Other commands: 0 or 125\n"
              "(plugin-check: 1 when a check failed).\n"

@@ -127,6 +127,14 @@ TEST(Cli, UnknownOptionAfterRunIsAUsageError) {
   EXPECT_EQ(v.exit_code, 0) << v.err;
 }
 
+// An empty --plugin-dir would have searched the current directory.
+TEST(Cli, EmptyPluginDirIsAUsageError) {
+  Result r = run({NSRIG_BIN, "--plugin-dir", "", "plugins"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("--plugin-dir: is empty"));
+  EXPECT_EQ(r.out, "");
+}
+
 TEST(Cli, GlobalOptionAfterAnotherCommandSaysWhereItGoes) {
   Result r = run_nsrig({"plugins", "--plugin-dir", "/tmp"});
   EXPECT_EQ(r.exit_code, 125);
