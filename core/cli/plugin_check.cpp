@@ -207,7 +207,6 @@ struct Checker {
   const Options &o;
   Registry &reg;
   const Plugin &plugin;
-  toml::table config;      ///< the plugin's table, from --config (sources kept)
   std::string state_dir;   ///< private NSRIG_STATE_DIR
   Report &r;
   int position = -1;  ///< index of the checked plugin's table among the context's; -1: last
@@ -235,7 +234,9 @@ struct Checker {
   std::unique_ptr<Profile> profile(const std::function<void(toml::table &)> &edit = nullptr) {
     auto p = std::make_unique<Profile>();
     load_profiles(o.profiles, *p);
-    toml::table t = config;
+    // Parsed again, not copied: a copied toml++ node has no source, and the
+    // plugin's errors would name "<profile>" instead of the --config file:line.
+    toml::table t = o.check_config.empty() ? toml::table{} : toml::parse_file(o.check_config);
     t.insert_or_assign("type", plugin.name());
     if (edit) edit(t);
     auto *arr = p->root.get_as<toml::array>("namespace");
@@ -304,7 +305,7 @@ struct Checker {
 };
 
 // The checks themselves, in a worker process of their own (see cmd_plugin_check).
-int check_worker(const Options &o, const std::string &path, const toml::table &config, const std::string &state_dir) {
+int check_worker(const Options &o, const std::string &path, const std::string &state_dir) {
   Report r;
   std::error_code ec;
   std::string stem = fs::path(path).stem().string();
@@ -403,7 +404,7 @@ int check_worker(const Options &o, const std::string &path, const toml::table &c
         r.warn(std::string("descriptor: ") + what, "'" + n + "' is not on the plugin search path (fine when optional)");
     }
 
-  Checker c{o, reg, *plugin, config, state_dir, r};
+  Checker c{o, reg, *plugin, state_dir, r};
   c.find_position();
 
   // 3. on_configure: succeeds with the given table, and changes nothing.
@@ -585,13 +586,12 @@ int cmd_plugin_check(const Options &o) {
   std::string path = fs::absolute(o.plugin_path, ec).lexically_normal().string();
   if (!fs::is_regular_file(path, ec))
     throw Error("plugin-check: '" + o.plugin_path + "' is not a file; give the path of a plugin's .so");
-  toml::table config;
-  if (!o.check_config.empty()) {
+  if (!o.check_config.empty()) {  // parsed here to report a syntax error once; each spawn parses it again
     if (!fs::is_regular_file(o.check_config, ec))
       throw Error("plugin-check: --config '" + o.check_config + "' is not a regular file (a TOML table of the "
                   "plugin's settings)");
     try {
-      config = toml::parse_file(o.check_config);
+      (void)toml::parse_file(o.check_config);
     } catch (const toml::parse_error &e) {
       const auto &b = e.source().begin;
       throw Error(o.check_config + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) + ": " +
@@ -638,7 +638,7 @@ int cmd_plugin_check(const Options &o) {
       setenv("NSRIG_STATE_DIR", state_dir.c_str(), 1);
       // Every process a hook starts inherits this: one left behind is found by it (Snapshot).
       setenv("NSRIG_PLUGIN_CHECK", fs::path(state_dir).filename().c_str(), 1);
-      rc = check_worker(o, path, config, state_dir);
+      rc = check_worker(o, path, state_dir);
     } catch (const Error &e) {
       std::printf("FAIL  %-26s %s\n", "(checker)", e.what());
     }

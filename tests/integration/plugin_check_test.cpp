@@ -31,6 +31,17 @@ TEST(PluginCheck, GoodPluginPassesEveryCheck) {
   EXPECT_FALSE(std::filesystem::exists(d.path() + "/marker"));
 }
 
+// A bad value in --config is reported at its file:line:column, like one in a profile.
+TEST(PluginCheck, ABadConfigValueNamesItsFileAndLine) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto cfg = d.write("uts.toml", "# the checked plugin's table\nhostname = 5\n");
+  Result r = run_nsrig({"plugin-check", std::string(NSRIG_PLUGIN_DIR) + "/uts.so", "--config", cfg});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("FAIL  configure                  " + cfg + ":2:12: uts: 'hostname' must be a string"));
+  EXPECT_THAT(r.out, Not(HasSubstr("<profile>")));
+}
+
 TEST(PluginCheck, LeftoverAfterTeardownFails) {
   REQUIRE_ROOT();
   TempDir d;
