@@ -1,6 +1,9 @@
 #include "registry.hpp"
 
+#include <elf.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -181,28 +184,72 @@ int32_t entry_for(const boost::dll::shared_library &lib, bool bundled, const std
   uint32_t count = 0;
   int32_t rc = lib.get<BundleFn>(NSRIG_BUNDLE_SYMBOL)(abi, host, &all, &count);
   if (rc != NSRIG_OK) return rc;
-  if (!all) return NSRIG_ERR;
+  if (!all || count > kMaxBundle) return NSRIG_ERR;
+  const nsrig_plugin_descriptor *found = nullptr;
   for (uint32_t i = 0; i < count; ++i)
     if (all[i] && all[i]->name && name == all[i]->name) {
-      *out = all[i];
-      return NSRIG_OK;
+      if (found) return NSRIG_ERR_INVALID;  // two of that name: which one is meant?
+      found = all[i];
     }
-  return NSRIG_ERR_NOT_FOUND;
+  if (!found) return NSRIG_ERR_NOT_FOUND;
+  *out = found;
+  return NSRIG_OK;
 }
 
-// "a, b, c": the names a bundle answers with, for messages.
+// "a, b, c": the valid names a bundle answers with, for messages; "" when none.
 std::string bundle_names(const boost::dll::shared_library &lib) {
   const nsrig_plugin_descriptor *const *all = nullptr;
   uint32_t count = 0;
   std::string out;
-  if (lib.get<BundleFn>(NSRIG_BUNDLE_SYMBOL)(NSRIG_ABI_VERSION, &host_api(), &all, &count) != NSRIG_OK || !all)
-    return "(none: its entry point failed)";
+  if (lib.get<BundleFn>(NSRIG_BUNDLE_SYMBOL)(NSRIG_ABI_VERSION, &host_api(), &all, &count) != NSRIG_OK || !all ||
+      count > kMaxBundle)
+    return out;
   for (uint32_t i = 0; i < count; ++i)
-    if (all[i] && all[i]->name) out += (out.empty() ? "" : ", ") + std::string(all[i]->name);
+    if (all[i] && valid_name(all[i]->name)) out += (out.empty() ? "" : ", ") + std::string(all[i]->name);
   return out;
 }
 
 }  // namespace
+
+std::vector<std::string> exported_symbols(const std::string &path) {
+  std::vector<std::string> out;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  struct stat st {};
+  fstat(fd, &st);
+  void *map = st.st_size > 0 ? mmap(nullptr, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+  close(fd);
+  if (map == MAP_FAILED) return out;
+  auto *base = static_cast<const unsigned char *>(map);
+  size_t size = st.st_size;
+  auto *eh = reinterpret_cast<const Elf64_Ehdr *>(base);
+  // [off, off + len) inside the file, without overflow: the file is untrusted input.
+  auto inside = [&](uint64_t off, uint64_t len) { return off <= size && len <= size - off; };
+  if (size >= sizeof *eh && std::memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_ident[EI_CLASS] == ELFCLASS64 &&
+      eh->e_shentsize == sizeof(Elf64_Shdr) && inside(eh->e_shoff, uint64_t{eh->e_shnum} * sizeof(Elf64_Shdr))) {
+    auto *sh = reinterpret_cast<const Elf64_Shdr *>(base + eh->e_shoff);
+    for (int i = 0; i < eh->e_shnum; ++i) {
+      if (sh[i].sh_type != SHT_DYNSYM || sh[i].sh_link >= eh->e_shnum) continue;
+      const Elf64_Shdr &strs = sh[sh[i].sh_link];
+      if (!inside(sh[i].sh_offset, sh[i].sh_size) || !inside(strs.sh_offset, strs.sh_size)) break;
+      auto *sym = reinterpret_cast<const Elf64_Sym *>(base + sh[i].sh_offset);
+      const char *names = reinterpret_cast<const char *>(base + strs.sh_offset);
+      for (size_t k = 0; k < sh[i].sh_size / sizeof(Elf64_Sym); ++k) {
+        if (sym[k].st_shndx == SHN_UNDEF || sym[k].st_name >= strs.sh_size) continue;
+        int bind = ELF64_ST_BIND(sym[k].st_info), type = ELF64_ST_TYPE(sym[k].st_info);
+        if ((bind == STB_GLOBAL || bind == STB_WEAK) && (type == STT_FUNC || type == STT_OBJECT))
+          out.emplace_back(names + sym[k].st_name, strnlen(names + sym[k].st_name, strs.sh_size - sym[k].st_name));
+      }
+    }
+  }
+  munmap(map, size);
+  return out;
+}
+
+int32_t call_bundle(const Plugin &p, uint32_t abi, const nsrig_host_api *host, const nsrig_plugin_descriptor *const **out,
+                    uint32_t *count) {
+  return p.lib->get<BundleFn>(NSRIG_BUNDLE_SYMBOL)(abi, host, out, count);
+}
 
 int32_t call_entry(const Plugin &p, uint32_t abi, const nsrig_host_api *host, const nsrig_plugin_descriptor **out) {
   return entry_for(*p.lib, p.bundled, p.name(), abi, host, out);
@@ -267,12 +314,18 @@ const Plugin &Registry::load(const std::string &name) {
 }
 
 const Plugin &Registry::load_file(const std::string &path, const std::string &expected_name) {
+  // What the kernel resolves the path to, as dlopen(3) will.
   struct stat st {};
+  if (stat(path.c_str(), &st) != 0) refuse(path, errno_text("cannot read it: stat('" + path + "')"));
+  if (!S_ISREG(st.st_mode)) refuse(path, "not a regular file");  // dlopen would block on a FIFO
   if (geteuid() == 0) {
-    check_ownership(path, trusted_dirs_, real_dirs_, st);  // refuses anything but a regular file
-  } else {
-    if (stat(path.c_str(), &st) != 0) refuse(path, errno_text("cannot read it: stat('" + path + "')"));
-    if (!S_ISREG(st.st_mode)) refuse(path, "not a regular file");  // dlopen would block on a FIFO
+    struct stat walked {};
+    check_ownership(path, trusted_dirs_, real_dirs_, walked);
+    // The walk reads links as text; a /proc "magic link" (/proc/PID/root, /cwd, /fd/N)
+    // leads the kernel elsewhere, into another mount namespace for instance.
+    if (walked.st_dev != st.st_dev || walked.st_ino != st.st_ino)
+      refuse(path, "the kernel resolves it to another file than the one whose ownership was checked: a /proc "
+                   "magic link on the way (such as /proc/PID/root), or it changed meanwhile; give a plain path");
   }
   auto p = std::make_unique<Plugin>();
   p->path = path;
@@ -306,13 +359,33 @@ const Plugin &Registry::load_file(const std::string &path, const std::string &ex
   if (rc == NSRIG_ERR_ABI)
     refuse(path, "it does not speak ABI version " + std::to_string(NSRIG_ABI_VERSION) +
                      ", the newest this nsrig offers; rebuild it against this SDK");
-  if (rc == NSRIG_ERR_NOT_FOUND && p->bundled) {
+  if (p->bundled && rc == NSRIG_ERR_INVALID)
+    refuse(path, "its bundle holds two plugins named '" + wanted + "'");
+  if (p->bundled && rc != NSRIG_OK && rc != NSRIG_ERR_ABI) {
     std::error_code ec;
-    std::string members = bundle_names(*p->lib);
-    refuse(path, "it is a bundle of the plugins " + members + ", and none is named '" + wanted +
-                     "'; a bundle is loaded through a symlink named after one of them, e.g. " +
-                     members.substr(0, members.find(',')) + ".so -> " +
-                     fs::weakly_canonical(path, ec).filename().string());
+    std::string file = fs::weakly_canonical(path, ec).filename().string(), members = bundle_names(*p->lib);
+    if (members.empty())
+      refuse(path, "its bundle entry point " + (rc == NSRIG_ERR || rc == NSRIG_ERR_NOT_FOUND ? std::string("answered with no "
+                   "valid plugin (a NULL array, a count of 0 or more than ") + std::to_string(kMaxBundle) + ")"
+                   : "failed with status " + std::to_string(rc)));
+    std::vector<std::string> seen;  // a name twice: a member's source probably says the wrong name
+    for (size_t at = 0; at <= members.size();) {
+      size_t end = std::min(members.find(", ", at), members.size());
+      std::string n = members.substr(at, end - at);
+      if (std::find(seen.begin(), seen.end(), n) != seen.end())
+        refuse(path, "it is a bundle that holds '" + n + "' twice and no '" + wanted + "': does the source of '" +
+                         wanted + "' give its descriptor the name '" + n + "'?");
+      seen.push_back(n);
+      at = end + 2;
+    }
+    if (rc == NSRIG_ERR_NOT_FOUND)
+      refuse(path, "it is a bundle of the plugins " + members + ", and none is named '" + wanted +
+                       "'; a bundle is loaded through a symlink named after one of them (" +
+                       members.substr(0, members.find(',')) + ".so -> " + file + ")" +
+                       (file.ends_with(".so") ? "; name the bundle's own file other than *.so (e.g. " +
+                                                    fs::path(file).stem().string() + ".bundle), so that it is not "
+                                                    "taken for a plugin"
+                                              : ""));
   }
   if (rc != NSRIG_OK || !d) refuse(path, "its entry point failed with status " + std::to_string(rc));
   if (d->struct_size < NSRIG_DESCRIPTOR_V1_MIN_SIZE)
@@ -360,10 +433,11 @@ std::vector<std::string> Registry::discover() const {
       return la != lb ? lb : a < b;
     });
     for (auto &f : files) {
-      // Once per real file, and for a file not named *.so (a bundle, whose
-      // members are symlinks to it) once per name.
+      // Once per real file, and for a bundle (whose members are symlinks to it) once per name.
       fs::path target = fs::weakly_canonical(f, ec);
-      std::string real = target.string() + "\n" + (target.extension() == ".so" ? "" : f.stem().string());
+      auto syms = exported_symbols(target.string());
+      bool bundle = std::find(syms.begin(), syms.end(), NSRIG_BUNDLE_SYMBOL) != syms.end();
+      std::string real = target.string() + "\n" + (bundle ? f.stem().string() : "");
       if (std::find(seen_names.begin(), seen_names.end(), f.filename().string()) != seen_names.end() ||
           std::find(seen_real.begin(), seen_real.end(), real) != seen_real.end())
         continue;

@@ -41,6 +41,25 @@ struct Plugin {
  */
 int32_t call_entry(const Plugin &p, uint32_t abi, const nsrig_host_api *host, const nsrig_plugin_descriptor **out);
 
+/**
+ * Calls the bundle entry (NSRIG_BUNDLE_SYMBOL) of `p`'s file, which must be
+ * p.bundled. Returns its status; on NSRIG_OK *out and *count are what it
+ * answered, unchecked (plugin-check validates them; the registry only reads
+ * the first kMaxBundle).
+ */
+int32_t call_bundle(const Plugin &p, uint32_t abi, const nsrig_host_api *host, const nsrig_plugin_descriptor *const **out,
+                    uint32_t *count);
+
+/** Most descriptors the registry reads from one bundle: a larger count is taken for garbage and refused. */
+constexpr uint32_t kMaxBundle = 256;
+
+/**
+ * The names an ELF file exports as functions or objects (global or weak,
+ * defined), from its .dynsym; empty when it is no 64-bit ELF file or cannot
+ * be read. The file is untrusted input: every offset is bounds-checked.
+ */
+std::vector<std::string> exported_symbols(const std::string &path);
+
 /** Human name of a CLONE_NEW* flag ("CLONE_NEWUTS"), or "0" / "0x..." */
 std::string clone_flag_name(uint64_t flag);
 

@@ -150,43 +150,6 @@ struct Snapshot {
   }
 };
 
-// ---- The dynamic symbols a plugin file exports (ELF .dynsym). ----
-
-std::vector<std::string> exported_symbols(const std::string &path) {
-  std::vector<std::string> out;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return out;
-  struct stat st {};
-  fstat(fd, &st);
-  void *map = st.st_size > 0 ? mmap(nullptr, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
-  close(fd);
-  if (map == MAP_FAILED) return out;
-  auto *base = static_cast<const unsigned char *>(map);
-  size_t size = st.st_size;
-  auto *eh = reinterpret_cast<const Elf64_Ehdr *>(base);
-  // [off, off + len) inside the file, without overflow: the file is untrusted input.
-  auto inside = [&](uint64_t off, uint64_t len) { return off <= size && len <= size - off; };
-  if (size >= sizeof *eh && std::memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_ident[EI_CLASS] == ELFCLASS64 &&
-      eh->e_shentsize == sizeof(Elf64_Shdr) && inside(eh->e_shoff, uint64_t{eh->e_shnum} * sizeof(Elf64_Shdr))) {
-    auto *sh = reinterpret_cast<const Elf64_Shdr *>(base + eh->e_shoff);
-    for (int i = 0; i < eh->e_shnum; ++i) {
-      if (sh[i].sh_type != SHT_DYNSYM || sh[i].sh_link >= eh->e_shnum) continue;
-      const Elf64_Shdr &strs = sh[sh[i].sh_link];
-      if (!inside(sh[i].sh_offset, sh[i].sh_size) || !inside(strs.sh_offset, strs.sh_size)) break;
-      auto *sym = reinterpret_cast<const Elf64_Sym *>(base + sh[i].sh_offset);
-      const char *names = reinterpret_cast<const char *>(base + strs.sh_offset);
-      for (size_t k = 0; k < sh[i].sh_size / sizeof(Elf64_Sym); ++k) {
-        if (sym[k].st_shndx == SHN_UNDEF || sym[k].st_name >= strs.sh_size) continue;
-        int bind = ELF64_ST_BIND(sym[k].st_info), type = ELF64_ST_TYPE(sym[k].st_info);
-        if ((bind == STB_GLOBAL || bind == STB_WEAK) && (type == STT_FUNC || type == STT_OBJECT))
-          out.emplace_back(names + sym[k].st_name, strnlen(names + sym[k].st_name, strs.sh_size - sym[k].st_name));
-      }
-    }
-  }
-  munmap(map, size);
-  return out;
-}
-
 // ---- Throw-away instances. ----
 
 // Instance ids of the checker's runs: "nsrig-check-" and 8 hex digits. Plugins name
@@ -304,6 +267,45 @@ struct Checker {
   }
 };
 
+// A bundle as a whole: what the registry reads of it for any member must hold for
+// every member, or some name of it cannot be loaded.
+void check_bundle(const Plugin &p, Report &r) {
+  const nsrig_plugin_descriptor *const *all = nullptr;
+  uint32_t count = 0;
+  int32_t rc = call_bundle(p, NSRIG_ABI_VERSION, &host_api(), &all, &count);
+  std::vector<std::string> problems, names;
+  if (rc != NSRIG_OK || !all || count == 0 || count > kMaxBundle) {
+    r.fail("bundle: members", "the bundle entry answered status " + std::to_string(rc) + ", " +
+                                  (all ? "" : "a NULL array, ") + "count " + std::to_string(count) + " (1 to " +
+                                  std::to_string(kMaxBundle) + " descriptors expected)");
+    return;
+  }
+  for (uint32_t i = 0; i < count; ++i) {
+    const nsrig_plugin_descriptor *d = all[i];
+    std::string at = "entry " + std::to_string(i);
+    if (!d) {
+      problems.push_back(at + " is NULL");
+      continue;
+    }
+    if (d->struct_size < NSRIG_DESCRIPTOR_V1_MIN_SIZE) problems.push_back(at + ": struct_size " +
+                                                                           std::to_string(d->struct_size));
+    std::string n = d->name ? d->name : "";
+    bool valid = !n.empty() && n.size() <= 32 && n.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") ==
+                                                     std::string::npos;
+    if (!valid) problems.push_back(at + ": name '" + n + "' is not 1-32 characters of [a-z0-9_-]");
+    else if (std::find(names.begin(), names.end(), n) != names.end())
+      problems.push_back(at + ": a second plugin named '" + n + "'");
+    else
+      names.push_back(n);
+  }
+  std::string list;
+  for (auto &n : names) list += (list.empty() ? "" : ", ") + n;
+  if (problems.empty())
+    r.pass("bundle: members", std::to_string(count) + ": " + list);
+  else
+    for (auto &m : problems) r.fail("bundle: members", m);
+}
+
 // The checks themselves, in a worker process of their own (see cmd_plugin_check).
 int check_worker(const Options &o, const std::string &path, const std::string &state_dir) {
   Report r;
@@ -346,7 +348,9 @@ int check_worker(const Options &o, const std::string &path, const std::string &s
       r.fail("abi: newer host", "offered ABI " + std::to_string(NSRIG_ABI_VERSION + 1) +
                                     ", it answered with a newer one or crashed: speak min(offered, yours)");
   }
+  if (plugin->bundled) check_bundle(*plugin, r);
   auto syms = exported_symbols(path);
+  bool both = plugin->bundled && std::find(syms.begin(), syms.end(), NSRIG_ENTRY_SYMBOL) != syms.end();
   // The standard library's inline code keeps default visibility (its headers say so); the same
   // definition in every plugin, so harmless. Anything else exported is the plugin's own.
   auto is_std = [](const std::string &s) {
@@ -363,7 +367,10 @@ int check_worker(const Options &o, const std::string &path, const std::string &s
     return s == (plugin->bundled ? NSRIG_BUNDLE_SYMBOL : NSRIG_ENTRY_SYMBOL) || s.starts_with("_init") ||
            s.starts_with("_fini") || is_std(s);
   });
-  if (syms.empty())
+  if (both)
+    r.warn("exports", "both " NSRIG_BUNDLE_SYMBOL " and " NSRIG_ENTRY_SYMBOL ": this nsrig uses the bundle's, one "
+                      "before 0.3 the other, which may answer with another plugin; export only the bundle's");
+  else if (syms.empty())
     r.pass("exports", plugin->bundled ? "only " NSRIG_BUNDLE_SYMBOL " (a bundle)" : "only " NSRIG_ENTRY_SYMBOL);
   else
     r.warn("exports", std::to_string(syms.size()) + " symbol(s) besides the entry point, e.g. '" + syms.front() +
@@ -385,7 +392,8 @@ int check_worker(const Options &o, const std::string &path, const std::string &s
   std::set<std::string> installed;
   for (auto &f : reg.discover()) {
     std::string other = fs::path(f).stem().string();
-    if (other == stem || fs::equivalent(f, path, ec)) continue;
+    // The file itself under another name is no other plugin; a bundle's siblings are.
+    if (other == stem || (!plugin->bundled && fs::equivalent(f, path, ec))) continue;
     installed.insert(other);
     try {
       reg.load_file(f, other);
@@ -584,8 +592,13 @@ int check_worker(const Options &o, const std::string &path, const std::string &s
 int cmd_plugin_check(const Options &o) {
   std::error_code ec;
   std::string path = fs::absolute(o.plugin_path, ec).lexically_normal().string();
-  if (!fs::is_regular_file(path, ec))
+  if (!fs::is_regular_file(path, ec)) {
+    if (fs::is_symlink(path, ec))
+      throw Error("plugin-check: '" + o.plugin_path + "' is a symlink to '" + fs::read_symlink(path, ec).string() +
+                  "', which is not a file: copy or install what it names next to it (for a bundle's member, the "
+                  "bundle), or give the path of a plugin's .so");
     throw Error("plugin-check: '" + o.plugin_path + "' is not a file; give the path of a plugin's .so");
+  }
   if (!o.check_config.empty()) {  // parsed here to report a syntax error once; each spawn parses it again
     if (!fs::is_regular_file(o.check_config, ec))
       throw Error("plugin-check: --config '" + o.check_config + "' is not a regular file (a TOML table of the "

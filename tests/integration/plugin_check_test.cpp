@@ -42,6 +42,34 @@ TEST(PluginCheck, ABadConfigValueNamesItsFileAndLine) {
   EXPECT_THAT(r.out, Not(HasSubstr("<profile>")));
 }
 
+// A bundle is checked as a whole, and its siblings count as other plugins.
+TEST(PluginCheck, ABundleIsCheckedAsAWhole) {
+  REQUIRE_ROOT();
+  const std::string k = std::string(NSRIG_BAD_BUNDLE_DIR) + "/k";
+  Result dup = run_nsrig({"plugin-check", k + "2/alpha.so"});  // beta's descriptor says alpha too
+  EXPECT_EQ(dup.exit_code, 1) << dup.out;
+  EXPECT_THAT(dup.out, HasSubstr("FAIL  load "));
+  EXPECT_THAT(dup.out, HasSubstr("its bundle holds two plugins named 'alpha'"));
+  Result sibling = run_nsrig({"plugin-check", k + "6/alpha.so"});  // alpha loads; beta could not
+  EXPECT_EQ(sibling.exit_code, 1) << sibling.out;
+  EXPECT_THAT(sibling.out, HasSubstr("FAIL  bundle: members            entry 1: struct_size 8"));
+  EXPECT_THAT(sibling.out, HasSubstr("FAIL  bundle: members            entry 1: name 'Bad Name' is not"));
+  Result flag = run_nsrig({"--plugin-dir", k + "4", "plugin-check", k + "4/alpha.so"});  // both claim CLONE_NEWUTS
+  EXPECT_EQ(flag.exit_code, 1) << flag.out;
+  EXPECT_THAT(flag.out, HasSubstr("is also owned by " + k + "4/beta.so"));
+  Result both = run_nsrig({"plugin-check", k + "5/alpha.so"});  // exports the single entry point too
+  EXPECT_THAT(both.out, HasSubstr("WARN  exports                    both nsrig_plugin_bundle and nsrig_plugin_entry"));
+  // The in-tree bundle: no warning that a sibling named in after/before is missing.
+  Result hosts = run_nsrig({"plugin-check", std::string(NSRIG_PLUGIN_DIR) + "/hosts.so"});
+  EXPECT_THAT(hosts.out, HasSubstr("PASS  bundle: members            9: "));
+  EXPECT_THAT(hosts.out, Not(HasSubstr("is not on the plugin search path")));
+  TempDir d;  // a member's symlink without its bundle
+  std::filesystem::create_symlink("builtin.bundle", d.path() + "/pid.so");
+  Result dangling = run_nsrig({"plugin-check", d.path() + "/pid.so"});
+  EXPECT_EQ(dangling.exit_code, 125);
+  EXPECT_THAT(dangling.err, HasSubstr("is a symlink to 'builtin.bundle', which is not a file"));
+}
+
 TEST(PluginCheck, LeftoverAfterTeardownFails) {
   REQUIRE_ROOT();
   TempDir d;

@@ -2,7 +2,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <dlfcn.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -78,7 +82,7 @@ TEST(Registry, ABundleUnderANameItDoesNotHoldIsRefusedWithItsNames) {
   } catch (const Error &e) {
     EXPECT_THAT(e.what(), HasSubstr("it is a bundle of the plugins user, pid, uts, ipc, mnt, net, cgroup, time, hosts,"));
     EXPECT_THAT(e.what(), HasSubstr("none is named 'nosuch'"));
-    EXPECT_THAT(e.what(), HasSubstr("e.g. user.so -> builtin.bundle"));
+    EXPECT_THAT(e.what(), HasSubstr("(user.so -> builtin.bundle)"));
   }
   Registry direct({});
   EXPECT_THAT(refusal(direct, std::string(NSRIG_PLUGIN_DIR) + "/builtin.bundle"),
@@ -86,6 +90,86 @@ TEST(Registry, ABundleUnderANameItDoesNotHoldIsRefusedWithItsNames) {
   // A copy under a member's name is that member.
   fs::copy_file(std::string(NSRIG_PLUGIN_DIR) + "/builtin.bundle", d.path() + "/uts.so");
   EXPECT_EQ(r.load("uts").name(), "uts");
+}
+
+// Bundles built to be broken (tests/plugins/bad_bundle.c): refused with the
+// reason, never read past what they hold.
+TEST(Registry, MalformedBundlesAreRefused) {
+  auto load = [](int kind, const std::string &name) {
+    Registry r({std::string(NSRIG_BAD_BUNDLE_DIR) + "/k" + std::to_string(kind)});
+    try {
+      r.load(name);
+    } catch (const Error &e) {
+      return std::string(e.what());
+    }
+    return std::string("loaded");
+  };
+  EXPECT_THAT(load(1, "alpha"), HasSubstr("answered with no valid plugin"));  // count 0xffffffff: not read
+  EXPECT_THAT(load(2, "alpha"), HasSubstr("its bundle holds two plugins named 'alpha'"));
+  EXPECT_THAT(load(2, "beta"), HasSubstr("holds 'alpha' twice and no 'beta'"));
+  EXPECT_THAT(load(3, "alpha"), HasSubstr("answered with no valid plugin"));
+  EXPECT_EQ(load(4, "beta"), "loaded");
+  EXPECT_EQ(load(5, "alpha"), "loaded");  // the bundle entry wins over the single one (which says beta)
+  Registry r({std::string(NSRIG_BAD_BUNDLE_DIR) + "/k4"});
+  r.load("alpha");
+  EXPECT_THAT(refusal(r, std::string(NSRIG_BAD_BUNDLE_DIR) + "/k4/beta.so"),
+              HasSubstr("CLONE_NEWUTS is already owned by plugin 'alpha'"));
+}
+
+// A bundle whose own file is named *.so: its members are still listed, each once.
+TEST(Registry, MembersOfABundleNamedSoAreListed) {
+  nsrig::test::TempDir d;
+  fs::copy_file(std::string(NSRIG_PLUGIN_DIR) + "/builtin.bundle", d.path() + "/acme.so");
+  fs::create_symlink("acme.so", d.path() + "/pid.so");
+  fs::create_symlink("acme.so", d.path() + "/uts.so");
+  Registry r({d.path()});
+  std::vector<std::string> listed;
+  for (auto &f : r.discover())
+    if (fs::path(f).parent_path() == d.path()) listed.push_back(fs::path(f).filename());
+  EXPECT_EQ(listed, (std::vector<std::string>{"acme.so", "pid.so", "uts.so"}));
+  EXPECT_THAT(refusal(r, d.path() + "/acme.so"), HasSubstr("name the bundle's own file other than *.so"));
+  EXPECT_EQ(r.load("uts").name(), "uts");
+}
+
+// As root, a path through a /proc magic link (/proc/PID/root) leads the kernel
+// into another mount namespace than the walk, which reads the link as "/":
+// refused, whatever the walk found on the host at the same path.
+TEST(Registry, AsRootAProcMagicLinkIntoAnotherMountNamespaceIsRefused) {
+  if (geteuid() != 0) GTEST_SKIP() << "the ownership check only applies when nsrig runs as root";
+  nsrig::test::TempDir d;
+  chmod(d.path().c_str(), 0755);
+  fs::create_directory(d.path() + "/x");
+  fs::copy_file(std::string(NSRIG_PLUGIN_DIR) + "/builtin.bundle", d.path() + "/x/uts.so");
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t pid = fork();
+  if (pid == 0) {  // another mount namespace, where x is a tmpfs with another uts.so, writable by all
+    if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        mount("none", (d.path() + "/x").c_str(), "tmpfs", 0, "mode=0777") != 0)
+      _exit(1);
+    std::error_code ec;
+    fs::copy_file(std::string(NSRIG_PLUGIN_DIR) + "/builtin.bundle", d.path() + "/x/uts.so", ec);
+    chmod((d.path() + "/x/uts.so").c_str(), 0666);
+    if (write(ready[1], "r", 1) != 1) _exit(1);
+    pause();
+    _exit(0);
+  }
+  close(ready[1]);
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  close(ready[0]);
+  Registry r({"/proc/" + std::to_string(pid) + "/root" + d.path() + "/x"});
+  std::string e;
+  try {
+    r.load("uts");
+  } catch (const Error &err) {
+    e = err.what();
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  EXPECT_THAT(e, HasSubstr("the kernel resolves it to another file than the one whose ownership was checked"));
+  Registry host({d.path() + "/x"});  // the host's own file at that path is fine
+  EXPECT_EQ(host.load("uts").name(), "uts");
 }
 
 TEST(Registry, SearchOrderAndMissingPlugin) {
