@@ -160,13 +160,6 @@ void check_ownership(const std::string &path, std::vector<std::string> &trusted,
   if (seen == real_dirs.end()) real_dirs.emplace_back(dir, real_dir);
 }
 
-bool valid_name(const char *n) {
-  if (!n || !*n || std::strlen(n) > 32) return false;
-  return std::all_of(n, n + std::strlen(n), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-  });
-}
-
 std::vector<std::string> names(const char *const *list) {
   std::vector<std::string> out;
   for (; list && *list; ++list) out.emplace_back(*list);
@@ -205,7 +198,7 @@ std::string bundle_names(const boost::dll::shared_library &lib) {
       count > kMaxBundle)
     return out;
   for (uint32_t i = 0; i < count; ++i)
-    if (all[i] && valid_name(all[i]->name)) out += (out.empty() ? "" : ", ") + std::string(all[i]->name);
+    if (all[i] && valid_plugin_name(all[i]->name)) out += (out.empty() ? "" : ", ") + std::string(all[i]->name);
   return out;
 }
 
@@ -244,6 +237,13 @@ std::vector<std::string> exported_symbols(const std::string &path) {
   }
   munmap(map, size);
   return out;
+}
+
+bool valid_plugin_name(const char *n) {
+  if (!n || !*n || std::strlen(n) > 32) return false;
+  return std::all_of(n, n + std::strlen(n), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+  });
 }
 
 int32_t call_bundle(const Plugin &p, uint32_t abi, const nsrig_host_api *host, const nsrig_plugin_descriptor *const **out,
@@ -298,7 +298,7 @@ std::vector<std::string> Registry::default_dirs(const std::vector<std::string> &
 const Plugin &Registry::load(const std::string &name) {
   for (auto &p : loaded_)
     if (p->name() == name) return *p;
-  if (!valid_name(name.c_str()))
+  if (!valid_plugin_name(name.c_str()))
     throw Error("no plugin named '" + name + "': plugin names are 1-32 characters of [a-z0-9_-]");
   std::string searched;
   for (const auto &d : dirs_) {
@@ -396,7 +396,7 @@ const Plugin &Registry::load_file(const std::string &path, const std::string &ex
                      std::to_string(NSRIG_ABI_VERSION));
   std::memcpy(&p->desc, d, std::min<size_t>(d->struct_size, sizeof(nsrig_plugin_descriptor)));
   p->desc.struct_size = sizeof(nsrig_plugin_descriptor);
-  if (!valid_name(p->desc.name)) refuse(path, "its name must be 1-32 characters of [a-z0-9_-]");
+  if (!valid_plugin_name(p->desc.name)) refuse(path, "its name must be 1-32 characters of [a-z0-9_-]");
   if (!expected_name.empty() && p->name() != expected_name)
     refuse(path, "the file is named for '" + expected_name + "' but the plugin calls itself '" + p->name() +
                      "'; rename it to " + p->name() + ".so (profiles find plugins by file name)");

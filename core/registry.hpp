@@ -50,6 +50,9 @@ int32_t call_entry(const Plugin &p, uint32_t abi, const nsrig_host_api *host, co
 int32_t call_bundle(const Plugin &p, uint32_t abi, const nsrig_host_api *host, const nsrig_plugin_descriptor *const **out,
                     uint32_t *count);
 
+/** A plugin name: 1-32 characters of [a-z0-9_-] (NULL is not one). */
+bool valid_plugin_name(const char *name);
+
 /** Most descriptors the registry reads from one bundle: a larger count is taken for garbage and refused. */
 constexpr uint32_t kMaxBundle = 256;
 

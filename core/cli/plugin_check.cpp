@@ -290,9 +290,7 @@ void check_bundle(const Plugin &p, Report &r) {
     if (d->struct_size < NSRIG_DESCRIPTOR_V1_MIN_SIZE) problems.push_back(at + ": struct_size " +
                                                                            std::to_string(d->struct_size));
     std::string n = d->name ? d->name : "";
-    bool valid = !n.empty() && n.size() <= 32 && n.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") ==
-                                                     std::string::npos;
-    if (!valid) problems.push_back(at + ": name '" + n + "' is not 1-32 characters of [a-z0-9_-]");
+    if (!valid_plugin_name(d->name)) problems.push_back(at + ": name '" + n + "' is not 1-32 characters of [a-z0-9_-]");
     else if (std::find(names.begin(), names.end(), n) != names.end())
       problems.push_back(at + ": a second plugin named '" + n + "'");
     else
