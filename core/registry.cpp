@@ -1,10 +1,10 @@
 #include "registry.hpp"
 
-#include <elf.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sched.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -204,41 +204,6 @@ std::string bundle_names(const boost::dll::shared_library &lib) {
 
 }  // namespace
 
-std::vector<std::string> exported_symbols(const std::string &path) {
-  std::vector<std::string> out;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return out;
-  struct stat st {};
-  fstat(fd, &st);
-  void *map = st.st_size > 0 ? mmap(nullptr, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
-  close(fd);
-  if (map == MAP_FAILED) return out;
-  auto *base = static_cast<const unsigned char *>(map);
-  size_t size = st.st_size;
-  auto *eh = reinterpret_cast<const Elf64_Ehdr *>(base);
-  // [off, off + len) inside the file, without overflow: the file is untrusted input.
-  auto inside = [&](uint64_t off, uint64_t len) { return off <= size && len <= size - off; };
-  if (size >= sizeof *eh && std::memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_ident[EI_CLASS] == ELFCLASS64 &&
-      eh->e_shentsize == sizeof(Elf64_Shdr) && inside(eh->e_shoff, uint64_t{eh->e_shnum} * sizeof(Elf64_Shdr))) {
-    auto *sh = reinterpret_cast<const Elf64_Shdr *>(base + eh->e_shoff);
-    for (int i = 0; i < eh->e_shnum; ++i) {
-      if (sh[i].sh_type != SHT_DYNSYM || sh[i].sh_link >= eh->e_shnum) continue;
-      const Elf64_Shdr &strs = sh[sh[i].sh_link];
-      if (!inside(sh[i].sh_offset, sh[i].sh_size) || !inside(strs.sh_offset, strs.sh_size)) break;
-      auto *sym = reinterpret_cast<const Elf64_Sym *>(base + sh[i].sh_offset);
-      const char *names = reinterpret_cast<const char *>(base + strs.sh_offset);
-      for (size_t k = 0; k < sh[i].sh_size / sizeof(Elf64_Sym); ++k) {
-        if (sym[k].st_shndx == SHN_UNDEF || sym[k].st_name >= strs.sh_size) continue;
-        int bind = ELF64_ST_BIND(sym[k].st_info), type = ELF64_ST_TYPE(sym[k].st_info);
-        if ((bind == STB_GLOBAL || bind == STB_WEAK) && (type == STT_FUNC || type == STT_OBJECT))
-          out.emplace_back(names + sym[k].st_name, strnlen(names + sym[k].st_name, strs.sh_size - sym[k].st_name));
-      }
-    }
-  }
-  munmap(map, size);
-  return out;
-}
-
 bool valid_plugin_name(const char *n) {
   if (!n || !*n || std::strlen(n) > 32) return false;
   return std::all_of(n, n + std::strlen(n), [](char c) {
@@ -316,16 +281,37 @@ const Plugin &Registry::load(const std::string &name) {
 const Plugin &Registry::load_file(const std::string &path, const std::string &expected_name) {
   // What the kernel resolves the path to, as dlopen(3) will.
   struct stat st {};
-  if (stat(path.c_str(), &st) != 0) refuse(path, errno_text("cannot read it: stat('" + path + "')"));
+  if (geteuid() != 0) {
+    if (stat(path.c_str(), &st) != 0) refuse(path, errno_text("cannot read it: stat('" + path + "')"));
+  } else {
+    // As root, without following /proc "magic links" (/proc/PID/root, /proc/PID/cwd,
+    // /proc/PID/fd/N, /dev/fd/N): the walk below reads links as text, and such a
+    // link leads the kernel elsewhere, into another mount namespace for instance,
+    // where what the path names could be swapped between the check and dlopen.
+    // Without them, the kernel's route is the walk's (openat2(2), RESOLVE_NO_MAGICLINKS).
+    open_how how{};
+    how.flags = O_PATH | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_MAGICLINKS;
+    long fd = syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof how);
+    if (fd < 0 && errno == ELOOP)
+      refuse(path, "it goes through a /proc magic link (such as /proc/PID/root or /dev/fd/N), which could lead "
+                   "anywhere; give a plain path");
+    if (fd < 0 && errno == ENOSYS) {  // before Linux 5.6: the walk's check below still catches a link read as text
+      if (stat(path.c_str(), &st) != 0) refuse(path, errno_text("cannot read it: stat('" + path + "')"));
+    } else {
+      if (fd < 0) refuse(path, errno_text("cannot read it: openat2('" + path + "')"));
+      int rc = fstat(static_cast<int>(fd), &st);
+      close(static_cast<int>(fd));
+      if (rc != 0) refuse(path, errno_text("cannot read it: fstat('" + path + "')"));
+    }
+  }
   if (!S_ISREG(st.st_mode)) refuse(path, "not a regular file");  // dlopen would block on a FIFO
   if (geteuid() == 0) {
     struct stat walked {};
     check_ownership(path, trusted_dirs_, real_dirs_, walked);
-    // The walk reads links as text; a /proc "magic link" (/proc/PID/root, /cwd, /fd/N)
-    // leads the kernel elsewhere, into another mount namespace for instance.
     if (walked.st_dev != st.st_dev || walked.st_ino != st.st_ino)
-      refuse(path, "the kernel resolves it to another file than the one whose ownership was checked: a /proc "
-                   "magic link on the way (such as /proc/PID/root), or it changed meanwhile; give a plain path");
+      refuse(path, "the kernel resolves it to another file than the one whose ownership was checked: it changed "
+                   "meanwhile, or a link on the way is not what it reads; give a plain path");
   }
   auto p = std::make_unique<Plugin>();
   p->path = path;
@@ -421,28 +407,19 @@ const Plugin &Registry::load_file(const std::string &path, const std::string &ex
 }
 
 std::vector<std::string> Registry::discover() const {
-  std::vector<std::string> out, seen_names, seen_real;
+  // The first file per name in search order, as load() finds them; nothing is
+  // opened here (a FIFO or a device named *.so would block or act), and a
+  // symlink naming another plugin's file is listed under its own name, which
+  // is what a profile would use (and what load() then says of it).
+  std::vector<std::string> out, seen;
   for (const auto &d : dirs_) {
     std::error_code ec;
-    std::vector<fs::path> files;
-    for (auto &e : fs::directory_iterator(d, ec))
-      if (e.path().extension() == ".so") files.push_back(e.path());
-    // Real files first, so that a symlink to a plugin listed here is the duplicate, not the file.
-    std::sort(files.begin(), files.end(), [](const fs::path &a, const fs::path &b) {
-      bool la = fs::is_symlink(a), lb = fs::is_symlink(b);
-      return la != lb ? lb : a < b;
-    });
-    for (auto &f : files) {
-      // Once per real file, and for a bundle (whose members are symlinks to it) once per name.
-      fs::path target = fs::weakly_canonical(f, ec);
-      auto syms = exported_symbols(target.string());
-      bool bundle = std::find(syms.begin(), syms.end(), NSRIG_BUNDLE_SYMBOL) != syms.end();
-      std::string real = target.string() + "\n" + (bundle ? f.stem().string() : "");
-      if (std::find(seen_names.begin(), seen_names.end(), f.filename().string()) != seen_names.end() ||
-          std::find(seen_real.begin(), seen_real.end(), real) != seen_real.end())
-        continue;
-      seen_names.push_back(f.filename().string());
-      seen_real.push_back(real);
+    for (auto it = fs::directory_iterator(d, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+      const fs::path &f = it->path();
+      if (f.extension() != ".so") continue;
+      std::string name = f.filename().string();
+      if (std::find(seen.begin(), seen.end(), name) != seen.end()) continue;
+      seen.push_back(name);
       out.push_back(f.string());
     }
   }

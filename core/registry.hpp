@@ -56,13 +56,6 @@ bool valid_plugin_name(const char *name);
 /** Most descriptors the registry reads from one bundle: a larger count is taken for garbage and refused. */
 constexpr uint32_t kMaxBundle = 256;
 
-/**
- * The names an ELF file exports as functions or objects (global or weak,
- * defined), from its .dynsym; empty when it is no 64-bit ELF file or cannot
- * be read. The file is untrusted input: every offset is bounds-checked.
- */
-std::vector<std::string> exported_symbols(const std::string &path);
-
 /** Human name of a CLONE_NEW* flag ("CLONE_NEWUTS"), or "0" / "0x..." */
 std::string clone_flag_name(uint64_t flag);
 
@@ -102,9 +95,8 @@ class Registry {
   const Plugin &load_file(const std::string &path, const std::string &expected_name = "");
 
   /**
-   * Every `*.so` in the search dirs: the first per file name, once per real
-   * file and name (the members of a bundle are symlinks to one file), sorted
-   * by file name.
+   * Every `*.so` in the search dirs: the first per file name in search order
+   * (the one load() would take), sorted by file name. Opens no file.
    */
   std::vector<std::string> discover() const;
 

@@ -8,8 +8,10 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <chrono>
 #include <functional>
 
 #include "error.hpp"
@@ -72,40 +74,46 @@ bool attach_slave(const std::string &slave) {
 void relay(int master, int pidfd, bool interactive, int sigfd, const std::function<void(int)> &forward) {
   RawMode raw;
   copy_window_size(master);
-  bool in_open = interactive, exited = false;
+  // Once the process has exited, drain what its terminal still holds: until the last
+  // slave is closed (read gives EIO, which the kernel returns only after the pty's
+  // flip buffer is flushed), until nothing came for kDrainMs (something else still
+  // holds the slave open), or for kDrainMaxMs at most (something else keeps
+  // writing). Not a zero timeout: the last output can still be on its way through
+  // the pty's work queue when the exit is seen.
+  constexpr int kDrainMs = 250, kDrainMaxMs = 2000;
+  using clock = std::chrono::steady_clock;
+  clock::time_point drain_end{};
+  bool in_open = interactive, exited = false, slave_gone = false, out_ok = true;
   char buf[8192];
   for (;;) {
-    // Once the process has exited, drain what its terminal still holds: until the last
-    // slave is closed (read gives EIO, which the kernel returns only after the pty's
-    // flip buffer is flushed), or until nothing came for kDrainMs (something else
-    // still holds the slave open). Not a zero timeout: the last output can still be
-    // on its way through the pty's work queue when the exit is seen.
-    constexpr int kDrainMs = 250;
-    pollfd p[4] = {{master, POLLIN, 0},
+    int timeout = -1;
+    if (exited) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(drain_end - clock::now()).count();
+      if (slave_gone || left <= 0) break;
+      timeout = static_cast<int>(std::min<long long>(kDrainMs, left));
+    }
+    pollfd p[4] = {{slave_gone ? -1 : master, POLLIN, 0},
                    {exited ? -1 : pidfd, POLLIN, 0},
                    {sigfd, POLLIN, 0},
                    {in_open && !exited ? STDIN_FILENO : -1, POLLIN, 0}};
-    int n = poll(p, 4, exited ? kDrainMs : -1);
+    int n = poll(p, 4, timeout);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     if (p[0].revents) {
       ssize_t r = read(master, buf, sizeof buf);
-      if (r <= 0) {
-        if (exited) break;
-        // EIO: no slave is open (the process closed it); wait for its exit without spinning.
-        pollfd w{pidfd, POLLIN, 0};
-        poll(&w, 1, -1);
-        exited = true;
-        continue;
-      }
-      write_all(STDOUT_FILENO, buf, static_cast<size_t>(r));
-      continue;  // drain output before looking at the exit
+      if (r <= 0)
+        slave_gone = true;  // EIO: no slave is open; the exit comes through the pidfd
+      else if (out_ok && !write_all(STDOUT_FILENO, buf, static_cast<size_t>(r)))
+        out_ok = false;  // our output is gone: read on, dropping it, so that the process does not block
+      if (!out_ok && exited) break;
     }
     if (p[2].revents) {
       signalfd_siginfo si{};
       if (read(sigfd, &si, sizeof si) > 0 && si.ssi_signo != SIGCHLD) {
         if (si.ssi_signo == SIGWINCH)
           copy_window_size(master);  // the kernel tells the process
+        else if (exited)
+          break;  // nobody to forward it to: stop draining
         else if (forward)
           forward(static_cast<int>(si.ssi_signo));
       }
@@ -119,7 +127,10 @@ void relay(int master, int pidfd, bool interactive, int sigfd, const std::functi
         write_all(master, buf, static_cast<size_t>(r));
       }
     }
-    if (p[1].revents) exited = true;
+    if (p[1].revents && !exited) {
+      exited = true;
+      drain_end = clock::now() + std::chrono::milliseconds(kDrainMaxMs);
+    }
   }
 }
 

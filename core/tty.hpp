@@ -47,9 +47,13 @@ bool write_all(int fd, const char *p, size_t n);
 /**
  * Parent side: copies the caller's stdin to `master` (when `interactive`)
  * and `master` to stdout, until the process behind `pidfd` has exited and
- * its output is drained. `sigfd` is a signalfd of blocked signals that
- * includes SIGWINCH: SIGWINCH resizes the pty to the caller's terminal,
- * SIGCHLD is ignored, any other signal goes to `forward` (when set). While
+ * its output is drained: until no slave is open (EIO), 250 ms without
+ * output, or 2 s after the exit at most (another process may hold the
+ * slave and keep writing). Output that stdout no longer takes is dropped.
+ * `sigfd` is a signalfd of blocked signals that includes SIGWINCH: SIGWINCH
+ * resizes the pty to the caller's terminal, SIGCHLD is ignored, any other
+ * signal goes to `forward` (when set) while the process runs, and ends the
+ * drain after its exit. While
  * attached, a terminal on stdin is in raw mode; it is restored on every way
  * out (RAII, also when this throws).
  */

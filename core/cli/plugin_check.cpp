@@ -150,6 +150,50 @@ struct Snapshot {
   }
 };
 
+// ---- The dynamic symbols a plugin file exports (ELF .dynsym). ----
+
+// The names the file exports as functions or objects (global or weak,
+// defined); empty when it is no regular 64-bit ELF file. Untrusted input:
+// every offset is bounds-checked, and at most 100,000 names of 4 KiB are read.
+std::vector<std::string> exported_symbols(const std::string &path) {
+  std::vector<std::string> out;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return out;
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return out;
+  }
+  void *map = st.st_size > 0 ? mmap(nullptr, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+  close(fd);
+  if (map == MAP_FAILED) return out;
+  auto *base = static_cast<const unsigned char *>(map);
+  size_t size = st.st_size;
+  auto *eh = reinterpret_cast<const Elf64_Ehdr *>(base);
+  // [off, off + len) inside the file, without overflow: the file is untrusted input.
+  auto inside = [&](uint64_t off, uint64_t len) { return off <= size && len <= size - off; };
+  if (size >= sizeof *eh && std::memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 && eh->e_ident[EI_CLASS] == ELFCLASS64 &&
+      eh->e_shentsize == sizeof(Elf64_Shdr) && inside(eh->e_shoff, uint64_t{eh->e_shnum} * sizeof(Elf64_Shdr))) {
+    auto *sh = reinterpret_cast<const Elf64_Shdr *>(base + eh->e_shoff);
+    for (int i = 0; i < eh->e_shnum; ++i) {
+      if (sh[i].sh_type != SHT_DYNSYM || sh[i].sh_link >= eh->e_shnum) continue;
+      const Elf64_Shdr &strs = sh[sh[i].sh_link];
+      if (!inside(sh[i].sh_offset, sh[i].sh_size) || !inside(strs.sh_offset, strs.sh_size)) break;
+      auto *sym = reinterpret_cast<const Elf64_Sym *>(base + sh[i].sh_offset);
+      const char *names = reinterpret_cast<const char *>(base + strs.sh_offset);
+      for (size_t k = 0; k < sh[i].sh_size / sizeof(Elf64_Sym) && out.size() < 100000; ++k) {
+        if (sym[k].st_shndx == SHN_UNDEF || sym[k].st_name >= strs.sh_size) continue;
+        int bind = ELF64_ST_BIND(sym[k].st_info), type = ELF64_ST_TYPE(sym[k].st_info);
+        if ((bind == STB_GLOBAL || bind == STB_WEAK) && (type == STT_FUNC || type == STT_OBJECT))
+          out.emplace_back(names + sym[k].st_name,
+                           strnlen(names + sym[k].st_name, std::min<size_t>(strs.sh_size - sym[k].st_name, 4096)));
+      }
+    }
+  }
+  munmap(map, size);
+  return out;
+}
+
 // ---- Throw-away instances. ----
 
 // Instance ids of the checker's runs: "nsrig-check-" and 8 hex digits. Plugins name
@@ -274,6 +318,7 @@ void check_bundle(const Plugin &p, Report &r) {
   uint32_t count = 0;
   int32_t rc = call_bundle(p, NSRIG_ABI_VERSION, &host_api(), &all, &count);
   std::vector<std::string> problems, names;
+  std::vector<std::pair<uint64_t, std::string>> flags;  // a clone flag has one owner, in a bundle too
   if (rc != NSRIG_OK || !all || count == 0 || count > kMaxBundle) {
     r.fail("bundle: members", "the bundle entry answered status " + std::to_string(rc) + ", " +
                                   (all ? "" : "a NULL array, ") + "count " + std::to_string(count) + " (1 to " +
@@ -295,6 +340,12 @@ void check_bundle(const Plugin &p, Report &r) {
       problems.push_back(at + ": a second plugin named '" + n + "'");
     else
       names.push_back(n);
+    if (d->struct_size >= NSRIG_DESCRIPTOR_V1_MIN_SIZE && d->clone_flag) {
+      for (auto &[f, owner] : flags)
+        if (f == d->clone_flag)
+          problems.push_back(at + ": " + clone_flag_name(f) + " is owned by '" + owner + "' too");
+      flags.emplace_back(d->clone_flag, n);
+    }
   }
   std::string list;
   for (auto &n : names) list += (list.empty() ? "" : ", ") + n;

@@ -57,6 +57,7 @@ TEST(PluginCheck, ABundleIsCheckedAsAWhole) {
   Result flag = run_nsrig({"--plugin-dir", k + "4", "plugin-check", k + "4/alpha.so"});  // both claim CLONE_NEWUTS
   EXPECT_EQ(flag.exit_code, 1) << flag.out;
   EXPECT_THAT(flag.out, HasSubstr("is also owned by " + k + "4/beta.so"));
+  EXPECT_THAT(flag.out, HasSubstr("FAIL  bundle: members            entry 1: CLONE_NEWUTS is owned by 'alpha' too"));
   Result both = run_nsrig({"plugin-check", k + "5/alpha.so"});  // exports the single entry point too
   EXPECT_THAT(both.out, HasSubstr("WARN  exports                    both nsrig_plugin_bundle and nsrig_plugin_entry"));
   // The in-tree bundle: no warning that a sibling named in after/before is missing.
