@@ -293,10 +293,18 @@ const Plugin &Registry::load_file(const std::string &path, const std::string &ex
     how.flags = O_PATH | O_CLOEXEC;
     how.resolve = RESOLVE_NO_MAGICLINKS;
     long fd = syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof how);
-    if (fd < 0 && errno == ELOOP)
+    if (fd < 0 && errno == ELOOP) {  // a magic link, or more than 40 symlinks: which?
+      how.resolve = 0;
+      long again = syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof how);
+      if (again < 0) refuse(path, errno_text("cannot resolve it: openat2('" + path + "')"));
+      close(static_cast<int>(again));
       refuse(path, "it goes through a /proc magic link (such as /proc/PID/root or /dev/fd/N), which could lead "
                    "anywhere; give a plain path");
-    if (fd < 0 && errno == ENOSYS) {  // before Linux 5.6: the walk's check below still catches a link read as text
+    }
+    // ENOSYS: before Linux 5.6; EPERM: a seccomp filter that does not know openat2 (container
+    // runtimes' older profiles). The walk's comparison below still refuses a link that leads
+    // elsewhere than it reads, though not a swap between the check and dlopen.
+    if (fd < 0 && (errno == ENOSYS || errno == EPERM)) {
       if (stat(path.c_str(), &st) != 0) refuse(path, errno_text("cannot read it: stat('" + path + "')"));
     } else {
       if (fd < 0) refuse(path, errno_text("cannot read it: openat2('" + path + "')"));

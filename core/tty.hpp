@@ -41,15 +41,13 @@ class RawMode {
 /** Copies the caller's window size (TIOCGWINSZ on stdin) to `master` (TIOCSWINSZ). */
 void copy_window_size(int master);
 
-/** write(2) until all `n` bytes are written; false on an error. */
-bool write_all(int fd, const char *p, size_t n);
-
 /**
  * Parent side: copies the caller's stdin to `master` (when `interactive`)
  * and `master` to stdout, until the process behind `pidfd` has exited and
  * its output is drained: until no slave is open (EIO), 250 ms without
  * output, or 2 s after the exit at most (another process may hold the
- * slave and keep writing). Output that stdout no longer takes is dropped.
+ * slave and keep writing). Output that stdout no longer takes is dropped;
+ * nothing blocks but poll(2), so a slow stdout or a full pty delays no signal.
  * `sigfd` is a signalfd of blocked signals that includes SIGWINCH: SIGWINCH
  * resizes the pty to the caller's terminal, SIGCHLD is ignored, any other
  * signal goes to `forward` (when set) while the process runs, and ends the

@@ -197,6 +197,25 @@ TEST(Run, WithATerminal) {
   EXPECT_THAT(d.err, HasSubstr("-t with -d is not supported"));
 }
 
+// Without a pid namespace a payload's background process can outlive it and
+// keep its terminal open and busy: nsrig drains for a while, then returns the
+// payload's exit status without waiting for that process.
+TEST(Run, WithATerminalDoesNotWaitForWhatOutlivesThePayload) {
+  REQUIRE_ROOT();
+  nsrig::test::TempDir d;
+  auto profile = d.write("uts.toml", "version = 1\n[[namespace]]\ntype = \"uts\"\n");
+  const std::string marker = "nsrig-outliver-" + std::to_string(getpid());
+  Result r = run_on_pty(nsrig_argv({"run", "-t", "-p", profile, "--", "sh", "-c",
+                                    "setsid sh -c 'for i in $(seq 300); do echo bg; sleep 0.1; done' " + marker +
+                                        " & sleep 0.5; echo fg; exit 3"}),
+                        "", nullptr);
+  int left = count_processes(marker);
+  std::system(("pkill -f " + marker).c_str());
+  EXPECT_EQ(r.exit_code, 3) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("fg"));
+  EXPECT_GT(left, 0) << "the background process ended first: the test proves nothing";
+}
+
 TEST(Run, BenchReportsEverySpawn) {
   REQUIRE_ROOT();
   Result r = run_nsrig({"bench", "-p", kMinimal, "-n", "6", "--concurrency", "2", "--format", "json"});

@@ -153,6 +153,7 @@ Result run_on_pty(const std::vector<std::string> &argv, const std::string &input
     int fd = open(slave_name.c_str(), O_RDWR);
     ioctl(fd, TIOCSCTTY, 0);
     for (int i = 0; i < 3; ++i) dup2(fd, i);
+    if (fd > 2) close(fd);  // else nsrig, its payload and what outlives it would hold the slave
     execv(a[0], a.data());
     _exit(127);
   }

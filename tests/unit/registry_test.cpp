@@ -116,6 +116,17 @@ TEST(Registry, MalformedBundlesAreRefused) {
               HasSubstr("CLONE_NEWUTS is already owned by plugin 'alpha'"));
 }
 
+// A symlink loop is a loop, not a magic link (openat2 says ELOOP for both).
+TEST(Registry, ASymlinkLoopIsNotCalledAMagicLink) {
+  nsrig::test::TempDir d;
+  chmod(d.path().c_str(), 0755);
+  fs::create_symlink("uts.so", d.path() + "/uts.so");
+  Registry r({d.path()});
+  std::string e = refusal(r, d.path() + "/uts.so");
+  EXPECT_THAT(e, HasSubstr("Too many levels of symbolic links"));
+  EXPECT_THAT(e, ::testing::Not(HasSubstr("magic link")));
+}
+
 // Listing opens no file: a FIFO named *.so is listed (and refused when
 // loaded), not opened, which would block.
 TEST(Registry, ListingOpensNoFile) {
