@@ -189,16 +189,16 @@ int32_t entry_for(const boost::dll::shared_library &lib, bool bundled, const std
   return NSRIG_OK;
 }
 
-// "a, b, c": the valid names a bundle answers with, for messages; "" when none.
-std::string bundle_names(const boost::dll::shared_library &lib) {
+// The valid names a bundle answers with, in its order, for messages; none when it fails.
+std::vector<std::string> bundle_names(const boost::dll::shared_library &lib) {
   const nsrig_plugin_descriptor *const *all = nullptr;
   uint32_t count = 0;
-  std::string out;
+  std::vector<std::string> out;
   if (lib.get<BundleFn>(NSRIG_BUNDLE_SYMBOL)(NSRIG_ABI_VERSION, &host_api(), &all, &count) != NSRIG_OK || !all ||
       count > kMaxBundle)
     return out;
   for (uint32_t i = 0; i < count; ++i)
-    if (all[i] && valid_plugin_name(all[i]->name)) out += (out.empty() ? "" : ", ") + std::string(all[i]->name);
+    if (all[i] && valid_plugin_name(all[i]->name)) out.emplace_back(all[i]->name);
   return out;
 }
 
@@ -281,7 +281,8 @@ const Plugin &Registry::load(const std::string &name) {
 const Plugin &Registry::load_file(const std::string &path, const std::string &expected_name) {
   // What the kernel resolves the path to, as dlopen(3) will.
   struct stat st {};
-  if (geteuid() != 0) {
+  const bool root = geteuid() == 0;
+  if (!root) {
     if (stat(path.c_str(), &st) != 0) refuse(path, errno_text("cannot read it: stat('" + path + "')"));
   } else {
     // As root, without following /proc "magic links" (/proc/PID/root, /proc/PID/cwd,
@@ -314,7 +315,7 @@ const Plugin &Registry::load_file(const std::string &path, const std::string &ex
     }
   }
   if (!S_ISREG(st.st_mode)) refuse(path, "not a regular file");  // dlopen would block on a FIFO
-  if (geteuid() == 0) {
+  if (root) {
     struct stat walked {};
     check_ownership(path, trusted_dirs_, real_dirs_, walked);
     if (walked.st_dev != st.st_dev || walked.st_ino != st.st_ino)
@@ -357,25 +358,23 @@ const Plugin &Registry::load_file(const std::string &path, const std::string &ex
     refuse(path, "its bundle holds two plugins named '" + wanted + "'");
   if (p->bundled && rc != NSRIG_OK && rc != NSRIG_ERR_ABI) {
     std::error_code ec;
-    std::string file = fs::weakly_canonical(path, ec).filename().string(), members = bundle_names(*p->lib);
-    if (members.empty())
+    std::string file = fs::weakly_canonical(path, ec).filename().string();
+    std::vector<std::string> names = bundle_names(*p->lib);
+    if (names.empty())
       refuse(path, "its bundle entry point " + (rc == NSRIG_ERR || rc == NSRIG_ERR_NOT_FOUND ? std::string("answered with no "
                    "valid plugin (a NULL array, a count of 0 or more than ") + std::to_string(kMaxBundle) + ")"
                    : "failed with status " + std::to_string(rc)));
-    std::vector<std::string> seen;  // a name twice: a member's source probably says the wrong name
-    for (size_t at = 0; at <= members.size();) {
-      size_t end = std::min(members.find(", ", at), members.size());
-      std::string n = members.substr(at, end - at);
-      if (std::find(seen.begin(), seen.end(), n) != seen.end())
-        refuse(path, "it is a bundle that holds '" + n + "' twice and no '" + wanted + "': does the source of '" +
-                         wanted + "' give its descriptor the name '" + n + "'?");
-      seen.push_back(n);
-      at = end + 2;
+    std::string members;
+    for (auto n = names.begin(); n != names.end(); ++n) {
+      if (std::find(names.begin(), n, *n) != n)  // a name twice: a member's source probably says the wrong name
+        refuse(path, "it is a bundle that holds '" + *n + "' twice and no '" + wanted + "': does the source of '" +
+                         wanted + "' give its descriptor the name '" + *n + "'?");
+      members += (members.empty() ? "" : ", ") + *n;
     }
     if (rc == NSRIG_ERR_NOT_FOUND)
       refuse(path, "it is a bundle of the plugins " + members + ", and none is named '" + wanted +
-                       "'; a bundle is loaded through a symlink named after one of them (" +
-                       members.substr(0, members.find(',')) + ".so -> " + file + ")" +
+                       "'; a bundle is loaded through a symlink named after one of them (" + names.front() +
+                       ".so -> " + file + ")" +
                        (file.ends_with(".so") ? "; name the bundle's own file other than *.so (e.g. " +
                                                     fs::path(file).stem().string() + ".bundle), so that it is not "
                                                     "taken for a plugin"
