@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -222,11 +224,16 @@ const toml::node *first_unread(const Slot &s, const toml::node &n, const std::st
 const nsrig_host_api &host_api() { return kHostApi; }
 
 std::string make_instance_id() {
+  // getrandom(2): one system call where /dev/urandom took three. It cannot
+  // fail for 6 bytes once the pool is initialised; should it, the time and
+  // the pid still make the id differ from a concurrent run's.
   unsigned char b[6] = {};
-  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    if (read(fd, b, sizeof b) != static_cast<ssize_t>(sizeof b)) std::memset(b, 0, sizeof b);
-    close(fd);
+  if (getrandom(b, sizeof b, 0) != static_cast<ssize_t>(sizeof b)) {
+    timespec t{};
+    clock_gettime(CLOCK_REALTIME, &t);
+    uint64_t mix = static_cast<uint64_t>(t.tv_nsec) ^ (static_cast<uint64_t>(t.tv_sec) << 30) ^
+                   (static_cast<uint64_t>(getpid()) << 20);
+    std::memcpy(b, &mix, sizeof b);
   }
   static const char hex[] = "0123456789abcdef";
   std::string id;

@@ -20,9 +20,12 @@ double toml_digits_log10(double v) noexcept {
 #undef log10
 
 #include <algorithm>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <climits>
+#include <cstring>
 #include <cstdint>
 #include <filesystem>
 #include <system_error>
@@ -237,6 +240,48 @@ void merge_doc(toml::table &dst, toml::table &&src) {
   }
 }
 
+// The whole of a profile file, read with plain system calls: toml++'s
+// parse_file reads through std::ifstream, whose first use on the spawn path
+// costs more than the parse of a small profile (docs/benchmarks.md, "Fifth
+// round"). O_NONBLOCK: a FIFO given as a profile is refused, not waited on.
+// Profiles larger than 16 MiB are refused (a profile is a few KiB).
+std::string read_profile_text(const fs::path &file, const std::string &from) {
+  std::string where = (from.empty() ? "" : from + ": ") + "cannot read profile '" + file.string() + "': ";
+  int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) throw Error(where + (errno == ENOENT ? std::string("no such file") : std::strerror(errno)));
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    throw Error(where + "not a regular file");
+  }
+  constexpr off_t kMax = 16 << 20;
+  if (st.st_size > kMax) {
+    close(fd);
+    throw Error(where + "larger than 16 MiB; a profile is a few KiB");
+  }
+  std::string text(static_cast<size_t>(st.st_size) + 1, '\0');  // one byte more: EOF is seen without growing
+  size_t got = 0;
+  for (;;) {
+    if (got == text.size()) text.resize(std::min<size_t>(text.size() * 2, kMax + 1));  // it grew meanwhile
+    ssize_t n = read(fd, text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      close(fd);
+      throw Error(where + std::strerror(e));
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+    if (got > static_cast<size_t>(kMax)) {
+      close(fd);
+      throw Error(where + "larger than 16 MiB; a profile is a few KiB");
+    }
+  }
+  close(fd);
+  text.resize(got);
+  return text;
+}
+
 // Files already merged by this load (canonical paths): a file reached twice,
 // as in a diamond of includes, is merged once, where it is first reached.
 using Seen = std::vector<fs::path>;
@@ -255,18 +300,14 @@ void load_file(const fs::path &file, std::vector<fs::path> &stack, const std::st
   if (stack.size() > kMaxIncludeDepth)
     throw Error(from + ": includes nested deeper than " + std::to_string(kMaxIncludeDepth) +
                 " levels; flatten the profile");
-  if (!fs::is_regular_file(file, ec))
-    throw Error((from.empty() ? "" : from + ": ") + "cannot read profile '" + file.string() +
-                "': " + (fs::exists(file, ec) ? "not a regular file" : "no such file"));
+  std::string text = read_profile_text(file, from);
   toml::table doc;
   try {
-    doc = toml::parse_file(file.string());
+    doc = toml::parse(text, file.string());
   } catch (const toml::parse_error &e) {
     const auto &b = e.source().begin;
     std::string included = from.empty() ? "" : " (included from " + from + ")";
-    if (b.line == 0)  // the file could not be read at all
-      throw Error((from.empty() ? "" : from + ": ") + "cannot read profile '" + file.string() + "': " +
-                  std::string(e.description()));
+    if (b.line == 0) throw Error(file.string() + ": " + std::string(e.description()) + included);
     throw Error(file.string() + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) + ": " +
                 std::string(e.description()) + included);
   }

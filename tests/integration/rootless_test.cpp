@@ -235,6 +235,21 @@ TEST_F(Rootless, RootlessWithExplicitMapsIsAConfigError) {
   EXPECT_THAT(r.err, HasSubstr("both.toml:4:12: user: 'rootless' rootless = true maps you to uid/gid 0 inside by itself"));
 }
 
+// As root with no maps, the user plugin maps every id nsrig's own namespace
+// has to itself, read from /proc/self/uid_map and gid_map, and denies
+// setgroups when nsrig's namespace does (user_namespaces(7)). Under
+// `unshare -Ur` that is one line, "0 0 1", and setgroups is "deny".
+TEST(RootlessLimits, RootInAUserNamespaceGetsItsOwnMapsAndSetgroups) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto p = d.write("u.toml", "version = 1\n[[namespace]]\ntype = \"user\"\n");
+  Result r = run({"/usr/bin/unshare", "-Ur", "/bin/sh", "-c",
+                  std::string(NSRIG_BIN) + " --plugin-dir " + NSRIG_PLUGIN_DIR + " run -p " + p +
+                      " -- cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::MatchesRegex(" *0 +0 +1\n *0 +0 +1\ndeny\n")) << r.out;
+}
+
 // ENOSPC from clone3(CLONE_NEWUSER): the user namespace limit, named with its value.
 // Set to 0 inside a user namespace of the test's own (the host's limit is not touched).
 TEST(RootlessLimits, UserNamespaceLimitHasItsOwnMessage) {

@@ -1,5 +1,6 @@
 // Profile loading and merging: every loader error names file:line:column.
 #include <gmock/gmock.h>
+#include <sys/stat.h>
 #include <gtest/gtest.h>
 
 #include "error.hpp"
@@ -278,6 +279,23 @@ TEST(Profile, IncludeIsRelativeToIncludingFile) {
 
 TEST(Profile, MissingFile) {
   EXPECT_THAT(load_error({"/nonexistent/x.toml"}), ::testing::HasSubstr("cannot read profile '/nonexistent/x.toml'"));
+}
+
+// The profile is read with open/read: what is not a regular file is refused
+// at once (a FIFO opened O_NONBLOCK, not waited on), and a file without a
+// final newline parses.
+TEST(Profile, OnlyARegularFileIsRead) {
+  TempDir d;
+  std::string fifo = d.path() + "/fifo.toml";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_THAT(load_error({fifo}), ::testing::HasSubstr("cannot read profile '" + fifo + "': not a regular file"));
+  EXPECT_THAT(load_error({d.path()}), ::testing::HasSubstr("not a regular file"));
+  auto last = d.write("nonl.toml", "version = 1\nname = \"no-newline\"");
+  Profile p;
+  nsrig::load_profiles({last}, p);
+  EXPECT_EQ(p.name, "no-newline");
+  auto bad = d.write("bad.toml", "version = 1\nname = \n");
+  EXPECT_THAT(load_error({bad}), ::testing::StartsWith(bad + ":2:8: "));
 }
 
 TEST(DidYouMean, PicksClosestWithinDistance) {
