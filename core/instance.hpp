@@ -106,6 +106,16 @@ class Instance {
   std::vector<std::string> teardown_errors;  ///< on_teardown failures of the last teardown (logged as warnings)
   bool keep_state_dir = false; ///< a detached run: the supervisor removes the dir itself
   std::vector<int> close_in_child;  ///< fds of the caller's that the child closes first
+  /// The payload's execve(2) arguments, made from `process` by the spawner
+  /// before clone3 so that the child allocates nothing (each heap page it
+  /// writes is a copy-on-write fault): argv and envp, null-terminated, point
+  /// into `process`; `paths` are tried in order (argv[0] when it holds a '/',
+  /// else each entry of `path_var`, the payload's PATH, joined with it).
+  struct ExecArgs {
+    std::vector<char *> argv, envp;
+    std::vector<std::string> paths;
+    std::string path_var;
+  } exec;
   // run -t: a pty opened by the caller; the payload gets the slave as its
   // controlling terminal, the parent relays the master.
   int tty_master = -1;

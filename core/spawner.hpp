@@ -51,6 +51,13 @@ void teardown(Instance &inst);
 pid_t spawn_payload(Instance &inst);
 
 /**
+ * Makes inst.exec (the payload's argv, envp and the paths to try) from
+ * inst.process. run() calls it before clone3 when inst.exec is empty; call
+ * it again after changing inst.process.
+ */
+void prepare_exec(Instance &inst);
+
+/**
  * Child side: executes the payload in the calling process (signal mask and
  * dispositions reset, cwd, PATH lookup in the payload's environment). On
  * failure reports over the sync socket and exits 126 (cannot execute) or 127
@@ -61,12 +68,11 @@ pid_t spawn_payload(Instance &inst);
 /**
  * For a process about to execve(2): every signal unblocked and at its default
  * disposition. execve itself resets caught signals and keeps ignored ones
- * (signal(7), "Signal disposition"), so only the ignored ones are reset: read
- * from SigIgn in /proc/self/status (proc(5)), one sigaction(2) each, instead
- * of one for each of the 64 signals. Without a readable /proc, or when
- * SigIgn is not within its first KiB, all 64.
- * Async-signal-safe apart from strtoull; allocates nothing, so it may run in
- * a vfork-style child. Errors are ignored (nothing to report them to).
+ * (signal(7), "Signal disposition"), so only the ignored ones are reset: each
+ * of the 64 is asked with sigaction(2) (no new action), and one found
+ * SIG_IGN is set to SIG_DFL. Needs no /proc. Async-signal-safe and allocates
+ * nothing, so it may run in a vfork-style child. Errors are ignored (nothing
+ * to report them to).
  */
 void reset_signals_for_exec();
 

@@ -116,9 +116,9 @@ TEST(Run, PayloadStartsWithDefaultSignalDispositions) {
   }
 }
 
-// The signals to reset are read from SigIgn in /proc/self/status, which
-// supplementary groups push further down: cross every point where the read
-// could cut the line, with and without the pid init.
+// Signals the caller ignores reach the payload at their default disposition,
+// with and without the pid init, whatever the caller's supplementary groups
+// (they once pushed SigIgn past the part of /proc/self/status that was read).
 TEST(Run, DefaultSignalDispositionsWhateverTheCallersGroups) {
   REQUIRE_ROOT();
   TempDir d;
