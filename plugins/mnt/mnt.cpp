@@ -275,7 +275,7 @@ struct Mnt {
 
   void child_setup(nsrig::Context &c) {
     nsrig::check(mount(nullptr, "/", nullptr, MS_REC | propagation, nullptr),
-                 mnt::describe("", "/", "", MS_REC | propagation, ""));
+                 [&] { return mnt::describe("", "/", "", MS_REC | propagation, ""); });
     std::string root = "/";
     if (overlay_fd >= 0) {
       root = overlay_dir;
@@ -293,11 +293,13 @@ struct Mnt {
       }
     } else if (!root_dir.empty()) {
       root = root_dir;
-      nsrig::check(mount(root.c_str(), root.c_str(), nullptr, MS_BIND | MS_REC, nullptr),
-                   mnt::describe(root, root, "", MS_BIND | MS_REC, "") + " (making the root a mount point)");
+      nsrig::check(mount(root.c_str(), root.c_str(), nullptr, MS_BIND | MS_REC, nullptr), [&] {
+        return mnt::describe(root, root, "", MS_BIND | MS_REC, "") + " (making the root a mount point)";
+      });
     }
     if (readonly) mnt::make_readonly_recursive(root);
-    int root_fd = static_cast<int>(nsrig::check(open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "open('" + root + "')"));
+    int root_fd = static_cast<int>(
+        nsrig::check(open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), [&] { return "open('" + root + "')"; }));
     struct Closer {
       int fd;
       ~Closer() { close(fd); }

@@ -44,9 +44,11 @@ struct Uts {
     if (hostname) c.publish("hostname", *hostname);
   }
   void child_setup(nsrig::Context &) {
-    if (hostname) nsrig::check(sethostname(hostname->data(), hostname->size()), "sethostname('" + *hostname + "')");
+    if (hostname)
+      nsrig::check(sethostname(hostname->data(), hostname->size()), [&] { return "sethostname('" + *hostname + "')"; });
     if (domainname)
-      nsrig::check(setdomainname(domainname->data(), domainname->size()), "setdomainname('" + *domainname + "')");
+      nsrig::check(setdomainname(domainname->data(), domainname->size()),
+                   [&] { return "setdomainname('" + *domainname + "')"; });
   }
 };
 

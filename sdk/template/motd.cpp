@@ -48,8 +48,9 @@ struct Motd {
     if (!root || !root->starts_with("overlay"))
       throw std::runtime_error("refusing to write " + path + ": the instance has no overlay root of its own (mnt: " +
                                (root ? "root = '" + *root + "'" : "no root") + ")");
+    // The message is a lambda: built only if open fails (docs/writing-plugins.md).
     int fd = static_cast<int>(nsrig::check(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644),
-                                           "open('" + path + "')"));
+                                           [&] { return "open('" + path + "')"; }));
     std::string text = message + "\n";
     ssize_t n = write(fd, text.data(), text.size());
     int err = errno;

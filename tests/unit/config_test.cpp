@@ -7,6 +7,7 @@
 #include "helpers.hpp"
 #include "instance.hpp"
 #include "planner.hpp"
+#include <nsrig/plugin.hpp>
 
 using namespace nsrig;
 using ::testing::HasSubstr;
@@ -122,6 +123,37 @@ TEST(Config, UnknownPluginTypeSuggests) {
     EXPECT_THAT(e.what(), HasSubstr("p.toml:3:8: no plugin named 'usr'"));
     EXPECT_THAT(e.what(), HasSubstr("did you mean 'user'?"));
   }
+}
+
+// nsrig::check from plugin.hpp: the C-string and the callable forms make
+// their message only on failure, with errno kept for it.
+TEST(SdkCheck, MessageIsMadeOnlyOnFailureWithErrnoKept) {
+  int calls = 0;
+  auto what = [&] {
+    ++calls;
+    errno = 0;  // what a message-building call may do to errno
+    return std::string("open('/nonexistent')");
+  };
+  EXPECT_EQ(nsrig::check(3, what), 3);
+  EXPECT_EQ(calls, 0);
+  errno = ENOENT;
+  try {
+    nsrig::check(-1, what);
+    FAIL();
+  } catch (const std::runtime_error &e) {
+    EXPECT_STREQ(e.what(), "open('/nonexistent'): No such file or directory");
+  }
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(nsrig::check(0, "setresuid(0)"), 0);
+  errno = EPERM;
+  EXPECT_THROW(
+      try { nsrig::check(-1, "setresuid(0)"); } catch (const std::runtime_error &e) {
+        EXPECT_STREQ(e.what(), "setresuid(0): Operation not permitted");
+        throw;
+      },
+      std::runtime_error);
+  errno = EACCES;
+  EXPECT_THROW(nsrig::check(-1, std::string("a std::string")), std::runtime_error);
 }
 
 }  // namespace

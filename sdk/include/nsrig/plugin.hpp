@@ -44,6 +44,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -58,6 +59,33 @@ struct ConfigError : std::runtime_error {
 /** Throws std::runtime_error "`what`: strerror(errno)" when `rc` is negative; returns rc. */
 inline long check(long rc, const std::string &what) {
   if (rc < 0) throw std::runtime_error(what + ": " + std::strerror(errno));
+  return rc;
+}
+
+/** As above, for a message that is a C string (a literal): no std::string is made unless `rc` is negative. */
+inline long check(long rc, const char *what) {
+  if (rc < 0) {
+    int e = errno;
+    throw std::runtime_error(std::string(what) + ": " + std::strerror(e));
+  }
+  return rc;
+}
+
+/**
+ * As check(rc, what), with the message made only on failure: `what` is
+ * called (no arguments, returns std::string) when `rc` is negative, with
+ * errno kept for the message. For on_child_setup and on_child_exec: in the
+ * clone3 child every heap page written is a copy-on-write fault (a few
+ * microseconds each), and a message built on success writes one.
+ *   nsrig::check(sethostname(h.data(), h.size()), [&] { return "sethostname('" + h + "')"; });
+ */
+template <class F>
+  requires std::is_invocable_r_v<std::string, F &>
+long check(long rc, F &&what) {
+  if (rc < 0) {
+    int e = errno;
+    throw std::runtime_error(what() + ": " + std::strerror(e));
+  }
   return rc;
 }
 
