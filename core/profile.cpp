@@ -246,18 +246,18 @@ void merge_doc(toml::table &dst, toml::table &&src) {
 // round"). O_NONBLOCK: a FIFO given as a profile is refused, not waited on.
 // Profiles larger than 16 MiB are refused (a profile is a few KiB).
 std::string read_profile_text(const fs::path &file, const std::string &from) {
-  std::string where = (from.empty() ? "" : from + ": ") + "cannot read profile '" + file.string() + "': ";
+  std::string prefix = (from.empty() ? "" : from + ": ") + "cannot read profile '" + file.string() + "': ";
   int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) throw Error(where + (errno == ENOENT ? std::string("no such file") : std::strerror(errno)));
+  if (fd < 0) throw Error(prefix + (errno == ENOENT ? std::string("no such file") : std::strerror(errno)));
   struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
-    throw Error(where + "not a regular file");
+    throw Error(prefix + "not a regular file");
   }
   constexpr off_t kMax = 16 << 20;
   if (st.st_size > kMax) {
     close(fd);
-    throw Error(where + "larger than 16 MiB; a profile is a few KiB");
+    throw Error(prefix + "larger than 16 MiB; a profile is a few KiB");
   }
   std::string text(static_cast<size_t>(st.st_size) + 1, '\0');  // one byte more: EOF is seen without growing
   size_t got = 0;
@@ -268,13 +268,13 @@ std::string read_profile_text(const fs::path &file, const std::string &from) {
     if (n < 0) {
       int e = errno;
       close(fd);
-      throw Error(where + std::strerror(e));
+      throw Error(prefix + std::strerror(e));
     }
     if (n == 0) break;
     got += static_cast<size_t>(n);
     if (got > static_cast<size_t>(kMax)) {
       close(fd);
-      throw Error(where + "larger than 16 MiB; a profile is a few KiB");
+      throw Error(prefix + "larger than 16 MiB; a profile is a few KiB");
     }
   }
   close(fd);

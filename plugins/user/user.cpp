@@ -136,9 +136,9 @@ void run_map_tool(const std::string &tool, int pid, const std::vector<Range> &m)
 }
 
 // Up to `cap` bytes of a small /proc file (a uid_map of 340 lines holds at
-// most 11,220), read with plain system calls; "" when it cannot be read. On
-// the spawn path: stdio's fopen/fscanf cost a buffer and the first run of
-// scanf's code, about 40 µs a file here (docs/benchmarks.md, "Fifth round").
+// most 11,220), read with plain system calls; "" when it cannot be read.
+// Not stdio: on the spawn path fopen/fscanf cost a FILE buffer on the heap
+// and scanf's code, cold at that point (docs/benchmarks.md, "Fifth round").
 std::string read_proc(const char *file, size_t cap = 16384) {
   std::string out;
   int fd = open(file, O_RDONLY | O_CLOEXEC);
