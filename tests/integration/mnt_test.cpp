@@ -211,4 +211,17 @@ TEST(Mnt, OverlayRootWithLongLowerStack) {
   EXPECT_EQ(r.exit_code, 127) << r.err;
   EXPECT_THAT(r.err, HasSubstr("cannot execute '/bin/true': No such file or directory"));
 }
+// The registry resolves plugin paths with openat2(RESOLVE_NO_MAGICLINKS) as
+// root; refused by seccomp, it falls back to its own walk and still loads.
+TEST(SeccompFallback, PluginsLoadWhenOpenat2IsRefused) {
+  REQUIRE_ROOT();
+  for (const char *rule : {"openat2=ENOSYS", "openat2=EPERM"}) {
+    std::vector<std::string> argv = nsrig_argv({"plugins"});
+    argv.insert(argv.begin(), {NSRIG_SECCOMP_ERRNO, rule, "--"});
+    Result r = run(argv);
+    EXPECT_EQ(r.exit_code, 0) << rule << ": " << r.err;
+    EXPECT_THAT(r.out, HasSubstr("CLONE_NEWUSER")) << rule;
+  }
+}
+
 }  // namespace
