@@ -79,11 +79,21 @@ void checked_mount(const char *source, const std::string &target_fd, const std::
 // there is nothing to escape from, and host paths may use absolute symlinks.
 bool g_host_root = false;
 
+// openat2(2) refused, ENOSYS (a kernel before 5.6, or a seccomp profile that
+// does not know it) or EPERM (a seccomp profile): with the host's "/" as the
+// root, plain openat(2) resolves the same way; inside a root of the
+// instance's own it cannot keep the path from leaving the root, so the mount
+// is refused and the message says why.
 long openat2_beneath(int dirfd, const std::string &rel, uint64_t flags) {
   open_how how{};
   how.flags = flags | O_CLOEXEC;
   how.resolve = RESOLVE_NO_MAGICLINKS | (g_host_root ? RESOLVE_IN_ROOT : RESOLVE_BENEATH);
-  return syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof how);
+  long fd = syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof how);
+  if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) return fd;
+  if (g_host_root) return openat(dirfd, rel.c_str(), static_cast<int>(flags | O_CLOEXEC));
+  fail("openat2('" + rel + "') beneath the instance's root", errno,
+       "refused by this kernel (openat2 is Linux 5.6) or by a seccomp profile; it keeps mount targets inside the "
+       "root: allow openat2, or use no root of the instance's own");
 }
 
 // Re-opens `path` after something was mounted on it: an fd opened before

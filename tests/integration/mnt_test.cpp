@@ -224,4 +224,29 @@ TEST(SeccompFallback, PluginsLoadWhenOpenat2IsRefused) {
   }
 }
 
+// The mnt plugin resolves mount targets with openat2 too. Refused, it uses
+// openat where the root is the host's "/" (nothing to leave), and refuses a
+// root of the instance's own with a message that says why.
+TEST(SeccompFallback, MountTargetsWhenOpenat2IsRefused) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto host = d.write("h.toml", "version = 1\n[[namespace]]\ntype = \"pid\"\n[[namespace]]\ntype = \"mnt\"\n");
+  auto own = d.write("o.toml", "version = 1\n[[namespace]]\ntype = \"pid\"\n[[namespace]]\ntype = \"mnt\"\n"
+                               "root = \"" + make_rootfs(d) + "\"\n");
+  for (const char *rule : {"openat2=ENOSYS", "openat2=EPERM"}) {
+    auto with = [&](const std::string &p) {
+      std::vector<std::string> argv = nsrig_argv({"run", "-p", p, "--", "/bin/sh", "-c", "cat /proc/1/comm"});
+      argv.insert(argv.begin(), {NSRIG_SECCOMP_ERRNO, rule, "--"});
+      return run(argv);
+    };
+    Result h = with(host);
+    EXPECT_EQ(h.exit_code, 0) << rule << ": " << h.err;
+    EXPECT_EQ(h.out, "nsrig-init\n") << rule;  // the instance's own /proc: its PID 1 is the pid plugin's init
+    Result o = with(own);
+    EXPECT_EQ(o.exit_code, 125) << rule;
+    EXPECT_THAT(o.err, HasSubstr("beneath the instance's root")) << rule;
+    EXPECT_THAT(o.err, HasSubstr("allow openat2, or use no root of the instance's own")) << rule;
+  }
+}
+
 }  // namespace
