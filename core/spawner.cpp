@@ -280,6 +280,9 @@ std::string clone_hint(int err, uint64_t flags) {
         return " (AppArmor restricts unprivileged user namespaces: kernel.apparmor_restrict_unprivileged_userns = 1)";
       return " (the kernel refused an unprivileged user namespace: check user.max_user_namespaces and any LSM policy)";
     }
+    if (geteuid() == 0 || (flags & CLONE_NEWUSER))  // privilege is not what is missing
+      return " (refused although the privilege is there: a seccomp profile or an LSM policy (AppArmor, SELinux) "
+             "forbids clone3 or these namespaces here)";
     return " (creating these namespaces needs CAP_SYS_ADMIN or a user namespace: add [[namespace]] type = \"user\" "
            "first)";
   }
@@ -370,16 +373,37 @@ int run(Instance &inst, const Plan &plan, Timings *timings, const std::function<
     args.cgroup = static_cast<uint64_t>(inst.clone_cgroup_fd);
   }
   long pid = syscall(SYS_clone3, &args, sizeof args);
+  // clone3 refused with ENOSYS: a seccomp profile older than the call (Docker's
+  // answers ENOSYS so that callers fall back; clone(2), NOTES). clone(2) takes
+  // the same flags but CLONE_INTO_CGROUP, which has no clone(2) form. No stack
+  // given: fork-like, the child goes on with a copy of this one. The pidfd
+  // comes back through parent_tid (x86-64 order: flags, stack, parent_tid,
+  // child_tid, tls).
+  bool via_clone = false;
+  if (pid < 0 && errno == ENOSYS && inst.clone_cgroup_fd < 0 && !(args.flags >> 32)) {
+    via_clone = true;
+    pid = syscall(SYS_clone, static_cast<unsigned long>(args.flags) | SIGCHLD, nullptr, &pidfd, nullptr, nullptr);
+  }
+  int clone_errno = errno;
+  bool into_cgroup = inst.clone_cgroup_fd >= 0;
   if (inst.clone_cgroup_fd >= 0 && pid != 0) {
     close(inst.clone_cgroup_fd);
     inst.clone_cgroup_fd = -1;
   }
   if (pid < 0) {
-    std::string hint = clone_hint(errno, inst.clone_flags);
+    std::string hint = clone_hint(clone_errno, inst.clone_flags);
+    if (!via_clone && clone_errno == ENOSYS)
+      hint = into_cgroup ? " (clone3 is refused, by the kernel (before 5.3) or a seccomp profile, and placing the "
+                           "first process in its cgroup (the cgroup plugin) needs it: allow clone3)"
+                         : " (clone3 is refused, by the kernel (before 5.3) or a seccomp profile: allow clone3)";
     std::string flags;
     for (uint64_t bit = 1; bit; bit <<= 1)
       if (inst.clone_flags & bit) flags += (flags.empty() ? "" : "|") + clone_flag_name(bit);
-    throw abort_run(errno_text("clone3(" + (flags.empty() ? std::string("0") : flags) + ")") + hint, kExitOwnError);
+    errno = clone_errno;
+    throw abort_run(errno_text(std::string(via_clone ? "clone" : "clone3") + "(" +
+                               (flags.empty() ? std::string("0") : flags) + ")") +
+                        hint,
+                    kExitOwnError);
   }
   if (pid == 0) {
     close(guard.fds[0]);

@@ -49,6 +49,32 @@ TEST(Run, MinimalExampleAsInTheIssue) {
   EXPECT_GE(std::stoi(procs), 2);
 }
 
+// clone3 refused with ENOSYS, as seccomp profiles that predate it answer:
+// the first process is made with clone(2) and the same flags. The cgroup
+// plugin's placement (CLONE_INTO_CGROUP) has no clone(2) form, and EPERM is
+// not a missing call: both fail saying so, with nothing left behind.
+TEST(Run, Clone3RefusedFallsBackToClone) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"user\"\n[[namespace]]\ntype = \"pid\"\n"
+                             "[[namespace]]\ntype = \"mnt\"\n[[namespace]]\ntype = \"uts\"\nhostname = \"viaclone\"\n");
+  auto refused = [&](const char *rule, const std::string &profile) {
+    auto argv = nsrig_argv({"run", "-p", profile, "--", "sh", "-c", "cat /proc/1/comm; hostname; id -u"});
+    argv.insert(argv.begin(), {NSRIG_SECCOMP_ERRNO, rule, "--"});
+    return run(argv);
+  };
+  Result r = refused("clone3=ENOSYS", p);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "nsrig-init\nviaclone\n0\n");
+  Result cg = refused("clone3=ENOSYS", std::string(NSRIG_EXAMPLES) + "/profiles/limits.toml");
+  EXPECT_EQ(cg.exit_code, 125);
+  EXPECT_THAT(cg.err, HasSubstr("clone3 is refused"));
+  EXPECT_THAT(cg.err, HasSubstr("(the cgroup plugin) needs it: allow clone3"));
+  Result perm = refused("clone3=EPERM", p);
+  EXPECT_EQ(perm.exit_code, 125);
+  EXPECT_THAT(perm.err, HasSubstr("a seccomp profile or an LSM policy"));
+}
+
 TEST(Run, HostnameInsideDiffersHostUnchanged) {
   REQUIRE_ROOT();
   std::string before = host_name();
