@@ -51,6 +51,13 @@ unsigned long locked_flags(const std::string &path) {
   return f;
 }
 
+// For a newer system call that answered ENOSYS or EPERM: who may have refused
+// it (the kernel, `since`, or a seccomp profile) and what to do (`instead`).
+std::string refused_hint(int err, const char *since, const char *instead) {
+  if (err != ENOSYS && err != EPERM) return "";
+  return std::string("refused by this kernel (") + since + ") or by a seccomp profile: allow it, " + instead;
+}
+
 std::string hint_for(const std::string &type, int err) {
   if (type == "overlay" && err == EINVAL)
     return "overlay: upper and work dirs must be on one filesystem, and not on an overlay themselves";
@@ -290,7 +297,8 @@ void make_readonly_recursive(const std::string &path) {
   mount_attr attr{};
   attr.attr_set = MOUNT_ATTR_RDONLY;
   if (syscall(SYS_mount_setattr, AT_FDCWD, path.c_str(), AT_RECURSIVE, &attr, sizeof attr) != 0)
-    fail("mount_setattr('" + path + "', AT_RECURSIVE, MOUNT_ATTR_RDONLY)", errno);
+    fail("mount_setattr('" + path + "', AT_RECURSIVE, MOUNT_ATTR_RDONLY)", errno,
+         refused_hint(errno, "mount_setattr is Linux 5.12", "or set readonly = false"));
 }
 
 namespace {
@@ -441,7 +449,8 @@ std::vector<std::string> build_rootless_overlay(const std::string &lower, const 
 
 void attach(int fd, const std::string &target) {
   if (syscall(SYS_move_mount, fd, "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0)
-    fail("move_mount(overlay root onto '" + target + "')", errno);
+    fail("move_mount(overlay root onto '" + target + "')", errno,
+         refused_hint(errno, "move_mount is Linux 5.2", "or use a directory root instead of an overlay"));
 }
 
 void pivot_into(const std::string &root) {

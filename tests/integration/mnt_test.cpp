@@ -249,4 +249,30 @@ TEST(SeccompFallback, MountTargetsWhenOpenat2IsRefused) {
   }
 }
 
+// mount_setattr (a read-only root) and move_mount (an overlay root) have no
+// fallback: refused, the run fails saying by whom and what to change, and
+// leaves no mount or state behind.
+TEST(SeccompFallback, NewerMountCallsRefusedSayWhatToChange) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto ro = d.write("ro.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\nroot = \"/\"\nreadonly = true\n");
+  struct Case {
+    const char *rule;
+    std::string profile, says;
+  } cases[] = {{"mount_setattr=ENOSYS", ro, "(mount_setattr is Linux 5.12) or by a seccomp profile: allow it, or set "
+                                            "readonly = false"},
+               {"move_mount=EPERM", kOverlay, "(move_mount is Linux 5.2) or by a seccomp profile: allow it, or use a "
+                                              "directory root instead of an overlay"}};
+  auto before = state_entries("/run/nsrig");
+  for (const auto &c : cases) {
+    auto argv = nsrig_argv({"run", "-p", c.profile, "--", "true"});
+    argv.insert(argv.begin(), {NSRIG_SECCOMP_ERRNO, c.rule, "--"});
+    Result r = run(argv);
+    EXPECT_EQ(r.exit_code, 125) << c.rule;
+    EXPECT_THAT(r.err, HasSubstr(c.says)) << c.rule;
+  }
+  EXPECT_EQ(state_entries("/run/nsrig"), before);
+  EXPECT_THAT(slurp("/proc/self/mountinfo"), ::testing::Not(HasSubstr("nsrig")));
+}
+
 }  // namespace
