@@ -379,23 +379,23 @@ int run(Instance &inst, const Plan &plan, Timings *timings, const std::function<
   // given: fork-like, the child goes on with a copy of this one. The pidfd
   // comes back through parent_tid (x86-64 order: flags, stack, parent_tid,
   // child_tid, tls).
+  bool into_cgroup = inst.clone_cgroup_fd >= 0;
   bool via_clone = false;
-  if (pid < 0 && errno == ENOSYS && inst.clone_cgroup_fd < 0 && !(args.flags >> 32)) {
+  if (pid < 0 && errno == ENOSYS && !into_cgroup && !(args.flags >> 32)) {
     via_clone = true;
     pid = syscall(SYS_clone, static_cast<unsigned long>(args.flags) | SIGCHLD, nullptr, &pidfd, nullptr, nullptr);
   }
   int clone_errno = errno;
-  bool into_cgroup = inst.clone_cgroup_fd >= 0;
-  if (inst.clone_cgroup_fd >= 0 && pid != 0) {
+  if (into_cgroup && pid != 0) {
     close(inst.clone_cgroup_fd);
     inst.clone_cgroup_fd = -1;
   }
   if (pid < 0) {
     std::string hint = clone_hint(clone_errno, inst.clone_flags);
     if (!via_clone && clone_errno == ENOSYS)
-      hint = into_cgroup ? " (clone3 is refused, by the kernel (before 5.3) or a seccomp profile, and placing the "
-                           "first process in its cgroup (the cgroup plugin) needs it: allow clone3)"
-                         : " (clone3 is refused, by the kernel (before 5.3) or a seccomp profile: allow clone3)";
+      hint = std::string(" (clone3 is refused, by the kernel (before 5.3) or a seccomp profile") +
+             (into_cgroup ? ", and placing the first process in its cgroup (the cgroup plugin) needs it" : "") +
+             ": allow clone3)";
     std::string flags;
     for (uint64_t bit = 1; bit; bit <<= 1)
       if (inst.clone_flags & bit) flags += (flags.empty() ? "" : "|") + clone_flag_name(bit);

@@ -58,7 +58,10 @@ struct ConfigError : std::runtime_error {
 
 /** Throws std::runtime_error "`what`: strerror(errno)" when `rc` is negative; returns rc. */
 inline long check(long rc, const std::string &what) {
-  if (rc < 0) throw std::runtime_error(what + ": " + std::strerror(errno));
+  if (rc < 0) {
+    int e = errno;  // the message's concatenation may allocate, and malloc may set errno
+    throw std::runtime_error(what + ": " + std::strerror(e));
+  }
   return rc;
 }
 
