@@ -28,6 +28,7 @@ double toml_digits_log10(double v) noexcept {
 #include <cstring>
 #include <cstdint>
 #include <filesystem>
+#include <sstream>
 #include <system_error>
 
 #include "error.hpp"
@@ -40,6 +41,16 @@ namespace {
 constexpr int kMaxIncludeDepth = 16;
 
 [[noreturn]] void fail(const toml::node &n, const std::string &msg) { throw Error(where(n) + ": " + msg); }
+
+// A node as the profile wrote it, for messages: a value in TOML syntax ("2",
+// "\"bin/x\""), a table or an array by its kind.
+std::string toml_text(const toml::node &n) {
+  if (n.is_table()) return "a table";
+  if (n.is_array()) return "an array";
+  std::ostringstream os;
+  n.visit([&](const auto &v) { os << v; });
+  return os.str();
+}
 
 void check_keys(const toml::table &t, const std::vector<std::string> &allowed, const std::string &ctx) {
   for (auto &&[k, v] : t) {
@@ -77,7 +88,7 @@ void validate_file(const toml::table &doc, const std::string &file) {
   const toml::node *ver = doc.get("version");
   if (!ver) throw Error(file + ":1:1: missing 'version = 1' at the top of the profile");
   if (!ver->is_integer() || ver->value<int64_t>() != 1)
-    fail(*ver, "unsupported profile version; this nsrig reads 'version = 1' (an integer)");
+    fail(*ver, "unsupported profile version: 'version' is " + toml_text(*ver) + "; this nsrig reads 'version = 1' (an integer)");
   if (auto *n = doc.get("name"); n && !n->is_string()) fail(*n, "'name' must be a string");
   if (auto *n = doc.get("include")) check_string_array(*n, "include");
   if (auto *n = doc.get("process")) {
@@ -127,8 +138,10 @@ void validate_file(const toml::table &doc, const std::string &file) {
         const auto &ht = *h.as_table();
         check_keys(ht, {"path", "args", "env", "timeout_ms"}, "[[hooks." + s + "]]");
         const auto *path = ht.get("path");
-        if (!path || !path->is_string() || !path->as_string()->get().starts_with("/"))
-          fail(path ? *path : h, "[[hooks." + s + "]] needs 'path', an absolute path to the program");
+        if (!path) fail(h, "[[hooks." + s + "]] needs 'path', an absolute path to the program");
+        if (!path->is_string() || !path->as_string()->get().starts_with("/"))
+          fail(*path, "[[hooks." + s + "]] 'path' must be an absolute path to the program (it is " +
+                          toml_text(*path) + ")");
         check_no_nul(*path, "path");
         // createContainer/startContainer run inside the instance, where the host's files may not be.
         bool host_side = s != "createContainer" && s != "startContainer";

@@ -220,7 +220,20 @@ TEST(Profile, MissingOrWrongVersion) {
   TempDir d;
   EXPECT_THAT(load_error({d.write("a.toml", "name = \"x\"\n")}), ::testing::HasSubstr("missing 'version = 1'"));
   auto f = d.write("b.toml", "version = 2\n");
-  EXPECT_THAT(load_error({f}), ::testing::StartsWith(f + ":1:11: unsupported profile version"));
+  EXPECT_THAT(load_error({f}), ::testing::StartsWith(f + ":1:11: unsupported profile version: 'version' is 2;"));
+  auto g = d.write("c.toml", "version = \"1\"\n");
+  EXPECT_THAT(load_error({g}), ::testing::HasSubstr("'version' is '1'; this nsrig reads 'version = 1' (an integer)"));
+}
+
+TEST(Profile, HookPathMissingOrRelative) {
+  TempDir d;
+  auto f = d.write("a.toml", "version = 1\n[[hooks.prestart]]\nargs = []\n");
+  EXPECT_THAT(load_error({f}), ::testing::StartsWith(f + ":2:1: [[hooks.prestart]] needs 'path'"));
+  auto g = d.write("b.toml", "version = 1\n[[hooks.prestart]]\npath = \"bin/x\"\n");
+  EXPECT_THAT(load_error({g}), ::testing::StartsWith(g + ":3:8: [[hooks.prestart]] 'path' must be an absolute path "
+                                                         "to the program (it is 'bin/x')"));
+  auto h = d.write("c.toml", "version = 1\n[[hooks.prestart]]\npath = 3\n");
+  EXPECT_THAT(load_error({h}), ::testing::HasSubstr("(it is 3)"));
 }
 
 TEST(Profile, TypeErrorsHaveLocation) {
