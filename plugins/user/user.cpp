@@ -24,6 +24,11 @@ struct Range {
   int64_t inside, outside, count;
 };
 
+// The way out when ranges cannot be mapped: map only the caller, as rootless does.
+constexpr const char *kOnlyYou =
+    "map yourself alone: no uid_map and gid_map (uid_map = [] and gid_map = [] in a later -p file clear "
+    "an earlier one's), and rootless maps you to 0 inside";
+
 std::vector<Range> read_map(nsrig::Context &c, const std::string &key) {
   std::vector<Range> out;
   size_t n = c.size(key);
@@ -226,14 +231,16 @@ struct User {
     gids = read_map(c, "gid_map");
     bool root = geteuid() == 0;
     const int64_t uid = geteuid(), gid = getegid();
-    bool has_maps = c.has("uid_map") || c.has("gid_map");
+    // An empty array is no map: a later -p file clears an earlier one's maps with uid_map = [].
+    bool has_maps = !uids.empty() || !gids.empty();
     // rootless: the caller becomes 0 inside, alone (unshare -r); the default when not root.
     auto asked = c.boolean("rootless");
     rootless = asked.value_or(!root && !has_maps);
     if (rootless && has_maps)
       c.fail_at(asked ? "rootless" : "uid_map",
-                "rootless = true maps you to uid/gid 0 inside by itself: remove uid_map and gid_map, or set "
-                "rootless = false to give ranges (more than your own id needs newuidmap and /etc/subuid)");
+                "is true, which maps you alone to uid/gid 0 inside, so it cannot take uid_map or gid_map: remove "
+                "them (uid_map = [] and gid_map = [] in a later -p file), or set rootless = false to give ranges "
+                "(more than your own id needs newuidmap and /etc/subuid)");
     if (rootless) {
       uids = {Range{0, uid, 1}};
       gids = {Range{0, gid, 1}};
@@ -256,16 +263,15 @@ struct User {
       newgidmap = find_tool("newgidmap");
       if (newuidmap.empty() || newgidmap.empty())
         c.fail_at("uid_map", "maps more than your own id (" + std::to_string(uid) + "), which as an unprivileged "
-                             "user needs newuidmap and newgidmap: apt-get install uidmap; or set rootless = true");
+                             "user needs newuidmap and newgidmap: apt-get install uidmap; or " + kOnlyYou);
       std::string name;  // /etc/subuid names users by name or by uid
       if (const passwd *pw = getpwuid(static_cast<uid_t>(uid))) name = pw->pw_name;
       if (subid_ranges("/etc/subuid", name, uid).empty())
         c.fail_at("uid_map", "maps more than your own id, but /etc/subuid has no range for uid " + std::to_string(uid) +
-                                 (name.empty() ? "" : " (" + name + ")") + ": add one (usermod --add-subuids) or set "
-                                 "rootless = true");
+                                 (name.empty() ? "" : " (" + name + ")") + ": add one (usermod --add-subuids) or " + kOnlyYou);
       if (subid_ranges("/etc/subgid", name, gid).empty())
         c.fail_at("gid_map", "maps more than your own id, but /etc/subgid has no range for gid " + std::to_string(gid) +
-                                 ": add one (usermod --add-subgids) or set rootless = true");
+                                 ": add one (usermod --add-subgids) or " + kOnlyYou);
       if (setgroups == "deny") c.fail_at("setgroups", "\"deny\" cannot be combined with newgidmap; remove it");
       // What newuidmap/newgidmap will check, checked now: before anything is created.
       for (auto [key, map, file, own] : {std::tuple{"uid_map", &uids, "/etc/subuid", uid},

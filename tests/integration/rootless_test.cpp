@@ -42,9 +42,11 @@ class Rootless : public ::testing::Test {
  protected:
   // ctest runs each test in its own process, two at a time: the user is created,
   // used and removed under one lock, so a process never removes it under another.
+  // The lock is this test binary's own file, which every such process shares and
+  // which is there anyway: no lock file is left behind in /tmp.
   static void SetUpTestSuite() {
     if (!is_root()) return;
-    lock_ = open("/tmp/nsrig-rootless-test.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    lock_ = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
     ASSERT_GE(lock_, 0);
     ASSERT_EQ(flock(lock_, LOCK_EX), 0);
     if (getpwnam(kUser) == nullptr) {
@@ -232,7 +234,13 @@ TEST_F(Rootless, RootlessWithExplicitMapsIsAConfigError) {
                                 "uid_map = [{ inside = 0, outside = 0, count = 1 }]\n");
   Result r = as_user({"validate", p});
   EXPECT_EQ(r.exit_code, 125);
-  EXPECT_THAT(r.err, HasSubstr("both.toml:4:12: user: 'rootless' rootless = true maps you to uid/gid 0 inside by itself"));
+  EXPECT_THAT(r.err, HasSubstr("both.toml:4:12: user: 'rootless' is true, which maps you alone to uid/gid 0 inside, "
+                               "so it cannot take uid_map or gid_map"));
+  // Empty arrays in a later file are no maps: the composed profile is rootless.
+  auto clear = profile("clear.toml", "version = 1\n[[namespace]]\ntype = \"user\"\nuid_map = []\ngid_map = []\n");
+  r = as_user({"run", "-p", p, "-p", clear, "--", "/bin/cat", "/proc/self/uid_map"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::MatchesRegex(" *0 +" + std::to_string(uid_) + " +1\n"));
 }
 
 // As root with no maps, the user plugin maps every id nsrig's own namespace
