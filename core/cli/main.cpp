@@ -44,6 +44,10 @@ int cmd_run(const Options &o) {
   if (o.profiles.empty()) log::warning("no profile given (-p): the command runs with no new namespace");
   if (o.detach && o.tty) throw Error("-t with -d is not supported: a detached instance has no terminal to attach to; "
                                      "use nsrig exec -it NAME -- CMD");
+  // Without -t, -i changes nothing: a foreground run always passes stdin on (docker run -i, for pipes).
+  if (o.detach && o.interactive)
+    throw Error("-i with -d is not supported: a detached instance's stdin is /dev/null; "
+                "run in the foreground to pipe into CMD, or use nsrig exec -i NAME -- CMD");
   if (o.detach) return cmd_run_detached(o);
   if (!o.name.empty() || o.keep || o.remove) throw Error("--name, --keep and --rm are for detached runs: add -d");
   if (o.keep && o.remove) throw Error("--keep and --rm contradict each other");
@@ -209,14 +213,14 @@ int main(int argc, char **argv) {
                   "lifecycle phase");
     run->add_flag("-d,--detach", o.detach, "run in the background under a supervisor; print the instance's name");
     run->add_flag("-t,--tty", o.tty, "give the payload a pseudo-terminal; raw mode on yours while attached");
-    run->add_flag("-i,--interactive", o.interactive, "with -t: pass your stdin on to the payload");
-    run->add_option("--name", o.name, "name of a detached instance: 1-32 of [a-z0-9_-] (default: generated)")
+    run->add_flag("-i,--interactive", o.interactive, "pass your stdin on to the payload (a foreground run always does; -it for a terminal)");
+    run->add_option("--name", o.name, "name of a detached instance: 1-32 of [a-z0-9_-], starting with a letter or digit (default: generated)")
         ->check([](const std::string &n) { return n.empty() ? std::string("the name must not be empty") : std::string(); });
     run->add_flag("--rm", o.remove, "remove a detached instance's record (state, log) as soon as it ends");
     run->add_flag("--keep", o.keep, "keep the record of a detached instance after it ends, until nsrig rm (default)");
     // Everything from the first non-option argument (or after --) is the command, untouched.
     run->prefix_command();
-    run->footer("Usage: nsrig [GLOBAL OPTIONS] run [-p PROFILE]... [--timings] [-d [--name NAME]] [--] CMD [ARGS...]\n"
+    run->footer("Usage: nsrig [GLOBAL OPTIONS] run [-p PROFILE]... [--timings] [-t [-i]] [-d [--name NAME] [--rm|--keep]] [--] CMD [ARGS...]\n"
                 "Without -p, CMD runs with no new namespace. With -d, nsrig returns once CMD was executed\n"
                 "(exit 0, the name on stdout) or with the setup error; a supervisor waits for it, tears\n"
                 "down when it ends and keeps its record (ps shows it stopped, with its exit status, logs\n"

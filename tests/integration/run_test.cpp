@@ -221,6 +221,14 @@ TEST(Run, WithATerminal) {
   Result d = run_nsrig({"run", "-d", "-t", "-p", kMinimal, "--", "true"});
   EXPECT_EQ(d.exit_code, 125);
   EXPECT_THAT(d.err, HasSubstr("-t with -d is not supported"));
+  // -i without -t: stdin goes on, as it does without -i (docker run -i, for pipes); not with -d.
+  Result piped = run({"/bin/sh", "-c", "echo piped | \"$0\" --plugin-dir \"$1\" run -i -p \"$2\" -- cat", NSRIG_BIN,
+                      NSRIG_TEST_PLUGIN_DIR, kMinimal});
+  EXPECT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_EQ(piped.out, "piped\n");
+  Result di = run_nsrig({"run", "-d", "-i", "-p", kMinimal, "--", "true"});
+  EXPECT_EQ(di.exit_code, 125);
+  EXPECT_THAT(di.err, HasSubstr("-i with -d is not supported: a detached instance's stdin is /dev/null"));
 }
 
 // Without a pid namespace a payload's background process can outlive it and
