@@ -289,7 +289,10 @@ struct Mnt {
       if (!skipped.empty()) {
         std::string names;
         for (auto &n : skipped) names += (names.empty() ? "" : ", ") + n;
-        c.warn("rootless overlay: " + names + " have mounts below them and are empty inside");
+        bool one = skipped.size() == 1;
+        c.warn("rootless overlay: " + names +
+               (one ? " has mounts below it and is empty inside" : " have mounts below them and are empty inside") +
+               "; if the payload needs what is there, add an rbind of it to 'mounts'");
       }
     } else if (!root_dir.empty()) {
       root = root_dir;
