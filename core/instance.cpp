@@ -145,7 +145,8 @@ int32_t h_state_dir(nsrig_ctx *ctx, const char **out) {
     *out = ctx->inst->state_dir().c_str();
     return NSRIG_OK;
   } catch (const Error &e) {
-    slot_of(ctx).error = e.what();
+    Slot &s = slot_of(ctx);
+    s.error = s.host_error = e.what();
     return NSRIG_ERR;
   }
 }
@@ -343,6 +344,8 @@ std::string Instance::hook_error(const Slot &s, const char *hook) const {
   std::string msg = s.error.empty() ? "failed without a message" : s.error;
   // config_error messages already carry file:line:column and the plugin name.
   if (msg.find(": " + s.name() + ": ") != std::string::npos) return msg;
+  // The SDK's wrappers throw their own words for a failed host call; the host's reason goes with them.
+  if (!s.host_error.empty() && msg.find(s.host_error) == std::string::npos) msg += ": " + s.host_error;
   return "plugin '" + s.name() + "' failed in " + hook + ": " + msg;
 }
 

@@ -37,6 +37,7 @@ struct Slot {
   bool prepared = false;         ///< on_prepare was called (on_teardown is owed)
   nsrig_ctx ctx{};
   std::string error;             ///< message set by the running hook
+  std::string host_error;        ///< why a host call of that hook failed (state_dir), kept if the plugin's message replaces it
   // Unknown-key detection: nodes a getter returned, tables enumerated whole,
   // and the key names the plugin asked for (for "did you mean").
   std::set<const toml::node *> read, whole;

@@ -192,6 +192,7 @@ void teardown(Instance &inst) {
     // copy-on-write fault, and each slot sits on a page of its own; an
     // unconditional clear() cost one fault per plugin (docs/benchmarks.md).
     if (!s.error.empty()) s.error.clear();
+    if (!s.host_error.empty()) s.host_error.clear();
     if (s.plugin->desc.on_teardown(&s.ctx, s.state) != NSRIG_OK) {
       inst.teardown_errors.push_back(inst.hook_error(s, "on_teardown"));
       log::warning(inst.teardown_errors.back());

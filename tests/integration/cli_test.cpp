@@ -168,6 +168,13 @@ TEST(Cli, UnsafeStateDirectoryIsRefused) {
   Result r = run_nsrig_in(open_dir, {"ps"});
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_THAT(r.err, HasSubstr("is writable by group or others: run chmod go-w"));
+  // A plugin that asks for its state directory in a run gets the same reason, after its own words.
+  auto p = d.write("leak.toml", "version = 1\n[[namespace]]\ntype = \"probe\"\nleak = true\n");
+  r = run_nsrig_in(open_dir, {"run", "-p", p, "--", "true"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("plugin 'probe' failed in on_prepare: cannot create the state directory: state "
+                               "directory '" + open_dir + "' is writable by group or others: run chmod go-w '" +
+                               open_dir + "'"));
   if (!is_root()) return;
   std::string theirs = d.path() + "/theirs";
   std::filesystem::create_directory(theirs);
