@@ -217,6 +217,7 @@ struct Checker {
   std::string state_dir;   ///< private NSRIG_STATE_DIR
   Report &r;
   int position = -1;  ///< index of the checked plugin's table among the context's; -1: last
+  bool added_user = false;  ///< profile() put a user namespace first (adds_user_namespace)
 
   // The first place, from the end, where the plan's ordering rules (user first,
   // after/before) accept the checked plugin among the context's plugins.
@@ -237,17 +238,36 @@ struct Checker {
     position = -1;  // none: the plan's own error will say why
   }
 
+  // Not root, a namespace plugin is checked inside a rootless user namespace
+  // (as `nsrig run` needs one, planner.cpp) when the context has none and the
+  // user plugin is installed.
+  bool adds_user_namespace(const toml::array &arr) const {
+    if (geteuid() == 0 || !plugin.desc.clone_flag || plugin.desc.clone_flag == CLONE_NEWUSER) return false;
+    for (auto &&e : arr)
+      if (auto *t = e.as_table(); t && (*t)["type"].value_or(std::string()) == "user") return false;
+    auto found = reg.discover();  // paths, the first per name
+    return std::any_of(found.begin(), found.end(), [](const std::string &f) { return fs::path(f).stem() == "user"; });
+  }
+
   // The context profiles (-p), then the plugin's own table; `edit` may change that table.
   std::unique_ptr<Profile> profile(const std::function<void(toml::table &)> &edit = nullptr) {
     auto p = std::make_unique<Profile>();
     load_profiles(o.profiles, *p);
     // Parsed again, not copied: a copied toml++ node has no source, and the
     // plugin's errors would name "<profile>" instead of the --config file:line.
-    toml::table t = o.check_config.empty() ? toml::table{} : toml::parse_file(o.check_config);
+    // Without --config, the table is parsed from text too, so that errors name it.
+    toml::table t = o.check_config.empty() ? toml::parse("type = \"" + plugin.name() + "\"\n",
+                                                         std::string("plugin-check's empty table (no --config)"))
+                                           : toml::parse_file(o.check_config);
     t.insert_or_assign("type", plugin.name());
     if (edit) edit(t);
     auto *arr = p->root.get_as<toml::array>("namespace");
     if (!arr) arr = p->root.insert_or_assign("namespace", toml::array{}).first->second.as_array();
+    if (adds_user_namespace(*arr)) {
+      toml::table user = toml::parse("type = \"user\"\n", std::string("plugin-check's rootless user namespace"));
+      arr->insert(arr->begin(), std::move(user));
+      added_user = true;
+    }
     // A context profile may already have a table of this type: the one checked replaces it.
     for (size_t i = 0; i < arr->size();)
       if (auto *e = arr->get(i)->as_table(); e && (*e)["type"].value_or(std::string()) == plugin.name())
@@ -474,9 +494,14 @@ int check_worker(const Options &o, const std::string &path, const std::string &s
     make_plan(inst);
     inst.configure();
     if (Slot *s = inst.find(plugin->name())) asked = s->asked;
-    r.pass("configure", o.check_config.empty() ? "with an empty table" : "with " + o.check_config);
+    std::string how = o.check_config.empty() ? "with an empty table" : "with " + o.check_config;
+    if (c.added_user) how += ", under a rootless user namespace (not root)";
+    r.pass("configure", how);
   } catch (const Error &e) {
-    r.fail("configure", std::string(e.what()) + (o.check_config.empty() ? " (give its settings with --config)" : ""));
+    std::string hint = o.check_config.empty() ? "give its settings with --config" : "";
+    if (o.profiles.empty()) hint += std::string(hint.empty() ? "" : ", ") + "the plugins it needs with -p PROFILE";
+    if (geteuid() != 0) hint += std::string(hint.empty() ? "" : "; ") + "if it needs root, run plugin-check as root";
+    r.fail("configure", std::string(e.what()) + (hint.empty() ? "" : " (" + hint + ")"));
   }
   if (std::string diff = before.diff(Snapshot::take(state_dir)); diff.empty())
     r.pass("configure: no side effects", "mounts, links, cgroups, state files, fds, processes unchanged");

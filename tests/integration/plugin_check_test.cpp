@@ -42,6 +42,27 @@ TEST(PluginCheck, ABadConfigValueNamesItsFileAndLine) {
   EXPECT_THAT(r.out, Not(HasSubstr("<profile>")));
 }
 
+// Not root, a namespace plugin's configure is checked under a rootless user
+// namespace, as `nsrig run` would need one; what needs root is skipped, with why.
+TEST(PluginCheck, NotRootChecksConfigureUnderAUserNamespace) {
+  REQUIRE_ROOT();  // to become nobody
+  std::vector<std::string> argv = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--",
+                                   NSRIG_BIN, "--plugin-dir", NSRIG_PLUGIN_DIR, "plugin-check",
+                                   std::string(NSRIG_PLUGIN_DIR) + "/uts.so"};
+  Result r = run(argv);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;  // skipped is not passed (README)
+  EXPECT_THAT(r.out, HasSubstr(" passed, 0 failed, 0 warnings, 5 skipped"));
+  EXPECT_THAT(r.out, HasSubstr("PASS  configure                  with an empty table, under a rootless user namespace"));
+  EXPECT_THAT(r.out, HasSubstr("SKIP  spawn                      creating namespaces and cgroups needs root"));
+  argv.back() = std::string(NSRIG_PLUGIN_DIR) + "/hosts.so";  // needs mnt with a root: no context given
+  r = run(argv);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("FAIL  configure                  plugin-check's empty table (no --config):1:1: hosts: "
+                               "needs the mnt plugin"));
+  EXPECT_THAT(r.out, HasSubstr("(give its settings with --config, the plugins it needs with -p PROFILE; if it "
+                               "needs root, run plugin-check as root)"));
+}
+
 // A bundle is checked as a whole, and its siblings count as other plugins.
 TEST(PluginCheck, ABundleIsCheckedAsAWhole) {
   REQUIRE_ROOT();
