@@ -3,6 +3,7 @@
 // filesystem at /dev/mqueue, which needs the mount namespace (mq_overview(7)).
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 
 #include <nsrig/plugin.hpp>
 
@@ -22,6 +23,13 @@ struct Ipc {
     mqueue = c.boolean_or("mqueue", false);
     if (mqueue && !c.has_plugin("mnt"))
       c.fail_at("mqueue", "needs a mount namespace: add [[namespace]] type = \"mnt\" before this one");
+    if (!mqueue) return;
+    c.describe("on_child_setup", "mount a fresh mqueue filesystem on /dev/mqueue (nosuid,nodev,noexec)");
+    // Known before anything is created only when the instance's /dev is the host's.
+    struct stat st {};
+    if (stat("/dev/mqueue", &st) != 0 || !S_ISDIR(st.st_mode))
+      c.warn("mqueue = true: the host has no /dev/mqueue directory, so the mount fails unless the instance's /dev "
+             "has one (mnt's dev = \"minimal\" makes it): mkdir /dev/mqueue on the host, or set mqueue = false");
   }
   void child_setup(nsrig::Context &) {
     if (!mqueue) return;

@@ -107,6 +107,36 @@ TEST(Run, SysVQueueOfTheHostIsInvisibleInside) {
   EXPECT_THAT(in.out, ::testing::Not(HasSubstr(dec)));
 }
 
+// mqueue = true: explain names the mount; run mounts it where /dev/mqueue is a
+// directory, and validate warns when there is none. The host's /dev is not
+// touched: nsrig runs in a private mount namespace on an empty tmpfs /dev, with
+// and without a /dev/mqueue directory.
+TEST(Run, MqueueMountIsExplainedAndAMissingDirectoryWarned) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto p = d.write("mq.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\n[[namespace]]\ntype = \"ipc\"\nmqueue = true\n");
+  Result e = run_nsrig({"explain", p});
+  EXPECT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_THAT(e.out, HasSubstr("mount a fresh mqueue filesystem on /dev/mqueue"));
+  auto on_empty_dev = [&](const std::string &then, const std::vector<std::string> &args) {
+    std::vector<std::string> argv = {"/usr/bin/unshare", "-m", "--propagation", "private", "sh", "-c",
+                                     "mount -t tmpfs none /dev && " + then + "exec \"$@\"", "sh"};
+    for (auto &a : nsrig_argv(args)) argv.push_back(a);
+    return run(argv);
+  };
+  Result r = on_empty_dev("mkdir /dev/mqueue && ", {"run", "-p", p, "--", "sh", "-c",
+                                                    "grep -c ' /dev/mqueue .* - mqueue ' /proc/self/mountinfo"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "1\n");
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr("has no /dev/mqueue")));
+  Result v = on_empty_dev("", {"validate", p});
+  EXPECT_EQ(v.exit_code, 0) << v.err;
+  EXPECT_THAT(v.err, HasSubstr("mqueue = true: the host has no /dev/mqueue directory"));
+  Result f = on_empty_dev("", {"run", "-p", p, "--", "true"});
+  EXPECT_EQ(f.exit_code, 125);
+  EXPECT_THAT(f.err, HasSubstr("create it with mkdir /dev/mqueue, or set mqueue = false"));
+}
+
 TEST(Run, InitIsPid1AndPayloadSeesOnlyTheInstance) {
   REQUIRE_ROOT();
   TempDir d;
