@@ -11,7 +11,7 @@
 //  3. /dev (minimal or the host's), a fresh /proc (automatic with a pid
 //     namespace or a root: ps then shows only the instance), /sys;
 //  4. the profile's `mounts` in order, each target resolved inside the root
-//     without leaving it (openat2 RESOLVE_BENEATH);
+//     as the instance sees it, never leaving it (openat2 RESOLVE_IN_ROOT);
 //  5. masked and read-only paths (OCI meaning);
 //  6. pivot_root into the new root and a lazy unmount of the old one.
 #include <fcntl.h>

@@ -82,8 +82,12 @@ void checked_mount(const char *source, const std::string &target_fd, const std::
   fail(describe(source ? source : "", shown_target, type ? type : "", flags, data), e, hint_for(type ? type : "", e));
 }
 
-// Without a new root (root_fd is the host's "/"), paths resolve as usual:
-// there is nothing to escape from, and host paths may use absolute symlinks.
+// Paths resolve as they would inside the instance, chrooted at root_fd
+// (RESOLVE_IN_ROOT, openat2(2)): an absolute symlink or a ".." starts again
+// at, or stops at, the root, and never reaches the host's tree; the kernel
+// answers EXDEV, never a path outside, when a rename races the walk. This is
+// what runc and crun do in user space (securejoin). Without a new root
+// (root_fd is the host's "/") that is the usual resolution.
 bool g_host_root = false;
 
 // openat2(2) refused, ENOSYS (a kernel before 5.6, or a seccomp profile that
@@ -94,7 +98,7 @@ bool g_host_root = false;
 long openat2_beneath(int dirfd, const std::string &rel, uint64_t flags) {
   open_how how{};
   how.flags = flags | O_CLOEXEC;
-  how.resolve = RESOLVE_NO_MAGICLINKS | (g_host_root ? RESOLVE_IN_ROOT : RESOLVE_BENEATH);
+  how.resolve = RESOLVE_NO_MAGICLINKS | RESOLVE_IN_ROOT;
   long fd = syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof how);
   if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) return fd;
   if (g_host_root) return openat(dirfd, rel.c_str(), static_cast<int>(flags | O_CLOEXEC));
@@ -156,9 +160,9 @@ int open_beneath(int root_fd, const std::string &root, const std::string &path, 
   if (rel.empty()) rel = ".";
   long fd = openat2_beneath(root_fd, rel, O_PATH);
   if (fd >= 0) return static_cast<int>(fd);
-  if (errno == EXDEV)
-    fail("'" + path + "' inside '" + root + "'", EXDEV,
-         "a symlink or '..' on the way leads out of the instance's root; refused. Name the real path inside the root");
+  if (errno == EXDEV || errno == EAGAIN)
+    fail("'" + path + "' inside '" + root + "'", errno,
+         "the tree changed (a rename) while the path was resolved inside the instance's root; try again");
   if (errno != ENOENT || !create) fail("'" + path + "' inside '" + root + "'", errno, errno == ENOENT ? "add create = true to make it" : "");
   // Make the missing components one by one, each resolved beneath the root.
   size_t pos = 0;

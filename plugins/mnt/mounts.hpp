@@ -43,9 +43,10 @@ std::string describe(const std::string &source, const std::string &target, const
 
 /**
  * Opens `path` (absolute, as seen inside the new root) as an O_PATH fd,
- * resolved beneath `root_fd` with openat2(RESOLVE_BENEATH |
- * RESOLVE_NO_MAGICLINKS) (openat2(2)): a symlink or ".." that would leave
- * the root is refused (EXDEV), never followed to the host. With `create`,
+ * resolved as if `root_fd` were "/" with openat2(RESOLVE_IN_ROOT |
+ * RESOLVE_NO_MAGICLINKS) (openat2(2)): an absolute symlink starts again at
+ * the root and ".." stops there, never followed to the host; a rename
+ * racing the walk is refused (EXDEV, EAGAIN). With `create`,
  * missing directories are made (mode 0755) and, when `file` is set, the last
  * component is made as an empty file. Throws std::runtime_error naming the
  * path and the rule.

@@ -112,22 +112,32 @@ TEST(Mnt, DirectoryRootAndReadonly) {
   EXPECT_FALSE(fs::exists(root + "/etc/new"));
 }
 
-TEST(Mnt, SymlinkOutOfTheRootIsRefused) {
+// A target is resolved as inside the instance (RESOLVE_IN_ROOT): an absolute
+// symlink starts again at the root, a ".." stops there; neither reaches the host.
+TEST(Mnt, SymlinksInTargetsResolveInsideTheRoot) {
   REQUIRE_ROOT();
   TempDir d;
   std::string root = make_rootfs(d);
   fs::create_directories(d.path() + "/outside");
-  fs::create_symlink(d.path() + "/outside", root + "/escape");  // absolute: leads to the host
-  fs::create_symlink("../../outside", root + "/tmp/up");        // relative, but climbs out
-  for (std::string target : {"/escape", "/tmp/up"}) {
+  fs::create_directories(root + d.path() + "/outside");             // where /escape lands inside
+  fs::create_directories(root + "/outside");                         // where /tmp/up lands inside
+  fs::create_symlink(d.path() + "/outside", root + "/escape");       // absolute: the host's path, read inside
+  fs::create_symlink("../../outside", root + "/tmp/up");             // relative, climbs past the root
+  fs::create_directories(root + "/run/x");
+  fs::create_symlink("/run", root + "/var-run");                     // as /var/run -> /run in many images
+  for (auto [target, lands] : {std::pair<std::string, std::string>{"/escape", d.path() + "/outside"},
+                               {"/tmp/up", "/outside"}, {"/var-run/x", "/run/x"}}) {
     SCOPED_TRACE(target);
     auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\nroot = \"" + root +
                                    "\"\nmounts = [{ type = \"tmpfs\", target = \"" + target + "\" }]\n");
     std::string before = slurp("/proc/self/mountinfo");
-    Result r = run_nsrig({"run", "-p", p, "--", "/bin/sh", "-c", "true"});
-    EXPECT_EQ(r.exit_code, 125);
-    EXPECT_THAT(r.err, HasSubstr("leads out of the instance's root; refused"));
+    Result r = run_nsrig({"run", "-p", p, "--", "/bin/sh", "-c",
+                          "echo in > " + target + "/file && ls " + lands});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, "file\n");  // written through the target, seen where it lands
     EXPECT_EQ(slurp("/proc/self/mountinfo"), before);
+    EXPECT_FALSE(fs::exists(d.path() + "/outside/file")) << "the mount reached the host's directory";
+    EXPECT_FALSE(fs::exists(root + lands + "/file")) << "the write went under the mount";
   }
 }
 
