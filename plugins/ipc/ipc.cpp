@@ -18,26 +18,35 @@ struct Ipc {
   static constexpr const char *after[] = {"mnt", nullptr};
 
   bool mqueue = false;
+  bool own_root = false;  ///< the mnt plugin gave the instance a root (its "root" fact)
 
   void configure(nsrig::Context &c) {
     mqueue = c.boolean_or("mqueue", false);
     if (mqueue && !c.has_plugin("mnt"))
       c.fail_at("mqueue", "needs a mount namespace: add [[namespace]] type = \"mnt\" before this one");
+    if (mqueue) c.describe("on_child_setup", "mount a fresh mqueue filesystem on /dev/mqueue (nosuid,nodev,noexec)");
+  }
+  // Without a root of the instance's own (mnt publishes "root" in its prepare,
+  // which runs first), the instance's /dev is the host's: a missing
+  // /dev/mqueue is known here, before the namespaces are created.
+  void prepare(nsrig::Context &c) {
     if (!mqueue) return;
-    c.describe("on_child_setup", "mount a fresh mqueue filesystem on /dev/mqueue (nosuid,nodev,noexec)");
-    // Known before anything is created only when the instance's /dev is the host's.
+    own_root = c.fact("root").has_value();
     struct stat st {};
-    if (stat("/dev/mqueue", &st) != 0 || !S_ISDIR(st.st_mode))
-      c.warn("mqueue = true: the host has no /dev/mqueue directory, so the mount fails unless the instance's /dev "
-             "has one (mnt's dev = \"minimal\" makes it): mkdir /dev/mqueue on the host, or set mqueue = false");
+    if (!own_root && (stat("/dev/mqueue", &st) != 0 || !S_ISDIR(st.st_mode)))
+      throw std::runtime_error("mqueue = true, but the host has no /dev/mqueue directory to mount it on (the "
+                               "instance's /dev is the host's): create it with mkdir /dev/mqueue, or set mqueue = false");
   }
   void child_setup(nsrig::Context &) {
     if (!mqueue) return;
     if (mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) == 0) return;
     std::string what = "mount('mqueue' on '/dev/mqueue', type mqueue, flags nosuid,nodev,noexec)";
     // Creating the directory here would create it on the host's /dev too (same devtmpfs).
-    if (errno == ENOENT) what += " (the host has no /dev/mqueue directory: create it with mkdir /dev/mqueue, or "
-                                 "set mqueue = false)";
+    if (errno == ENOENT)
+      what += own_root ? " (the instance's /dev has no mqueue directory: use mnt's dev = \"minimal\", which makes "
+                         "it, add it to the root's /dev, or set mqueue = false)"
+                       : " (the host has no /dev/mqueue directory: create it with mkdir /dev/mqueue, or set "
+                         "mqueue = false)";
     nsrig::check(-1, what);
   }
 };

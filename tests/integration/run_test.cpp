@@ -108,10 +108,11 @@ TEST(Run, SysVQueueOfTheHostIsInvisibleInside) {
 }
 
 // mqueue = true: explain names the mount; run mounts it where /dev/mqueue is a
-// directory, and validate warns when there is none. The host's /dev is not
-// touched: nsrig runs in a private mount namespace on an empty tmpfs /dev, with
-// and without a /dev/mqueue directory.
-TEST(Run, MqueueMountIsExplainedAndAMissingDirectoryWarned) {
+// directory. Where the instance's /dev is the host's and has none, the run
+// fails before the namespaces are made; with a root of its own, mnt's
+// dev = "minimal" makes one. The host's /dev is not touched: nsrig runs in a
+// private mount namespace on an empty tmpfs /dev, with and without /dev/mqueue.
+TEST(Run, MqueueMountIsExplainedAndAMissingDirectoryFailsEarly) {
   REQUIRE_ROOT();
   TempDir d;
   auto p = d.write("mq.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\n[[namespace]]\ntype = \"ipc\"\nmqueue = true\n");
@@ -124,17 +125,32 @@ TEST(Run, MqueueMountIsExplainedAndAMissingDirectoryWarned) {
     for (auto &a : nsrig_argv(args)) argv.push_back(a);
     return run(argv);
   };
-  Result r = on_empty_dev("mkdir /dev/mqueue && ", {"run", "-p", p, "--", "sh", "-c",
-                                                    "grep -c ' /dev/mqueue .* - mqueue ' /proc/self/mountinfo"});
+  const std::string count = "grep -c ' /dev/mqueue .* - mqueue ' /proc/self/mountinfo";
+  Result r = on_empty_dev("mkdir /dev/mqueue && ", {"run", "-p", p, "--", "sh", "-c", count});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "1\n");
-  EXPECT_THAT(r.err, ::testing::Not(HasSubstr("has no /dev/mqueue")));
-  Result v = on_empty_dev("", {"validate", p});
-  EXPECT_EQ(v.exit_code, 0) << v.err;
-  EXPECT_THAT(v.err, HasSubstr("mqueue = true: the host has no /dev/mqueue directory"));
-  Result f = on_empty_dev("", {"run", "-p", p, "--", "true"});
+  Result f = on_empty_dev("", {"run", "--timings", "-p", p, "--", "true"});
   EXPECT_EQ(f.exit_code, 125);
-  EXPECT_THAT(f.err, HasSubstr("create it with mkdir /dev/mqueue, or set mqueue = false"));
+  EXPECT_THAT(f.err, HasSubstr("plugin 'ipc' failed in on_prepare: mqueue = true, but the host has no /dev/mqueue "
+                               "directory to mount it on"));
+  // A root of its own with dev = "minimal" (the default with a root) has the
+  // directory, whether the host has one or not.
+  std::string root = d.path() + "/root";
+  Result made = run({"/bin/sh", "-c", "set -e; r=" + root + "; mkdir -p $r/bin $r/dev $r/proc $r/sys; cp /bin/dash $r/bin/sh; "
+                                      "cp /bin/grep $r/bin/; for f in $(ldd /bin/dash /bin/grep | grep -o '/[^ :]*' | "
+                                      "sort -u); do cp --parents -L $f $r; done"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  auto q = d.write("mqr.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\nroot = \"" + root +
+                                   "\"\n[[namespace]]\ntype = \"ipc\"\nmqueue = true\n");
+  Result m = run_nsrig({"run", "-p", q, "--", "/bin/sh", "-c", count});
+  EXPECT_EQ(m.exit_code, 0) << m.err;
+  EXPECT_EQ(m.out, "1\n");
+  auto none = d.write("mqn.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\nroot = \"" + root +
+                                      "\"\ndev = \"none\"\n[[namespace]]\ntype = \"ipc\"\nmqueue = true\n");
+  Result n = run_nsrig({"run", "-p", none, "--", "/bin/sh", "-c", "true"});  // the root's /dev is empty
+  EXPECT_EQ(n.exit_code, 125);
+  EXPECT_THAT(n.err, HasSubstr("(the instance's /dev has no mqueue directory: use mnt's dev = \"minimal\""));
+  EXPECT_THAT(m.err, ::testing::Not(HasSubstr("mqueue")));
 }
 
 TEST(Run, InitIsPid1AndPayloadSeesOnlyTheInstance) {
