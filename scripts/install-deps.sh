@@ -8,7 +8,7 @@ pkgs=(
   libboost-dev libboost-log-dev libboost-filesystem-dev
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libnl-3-dev libnl-route-3-dev
+  libnl-3-dev libnl-route-3-dev libcap-dev
   procps iproute2 util-linux iputils-ping netcat-openbsd
   nginx-light apache2 curl containernetworking-plugins
   uidmap
