@@ -82,6 +82,41 @@ void checked_mount(const char *source, const std::string &target_fd, const std::
   fail(describe(source ? source : "", shown_target, type ? type : "", flags, data), e, hint_for(type ? type : "", e));
 }
 
+// A bind mount by file descriptors: open_tree(2) clones the source (with its
+// submounts for rbind) and move_mount(2) attaches the copy onto the target's
+// fd. mount(2) is given both as /proc/self/fd/N paths instead, and in a
+// freshly cloned child each such lookup builds /proc entries first
+// (docs/benchmarks.md, "Sixth round"). Returns false when the kernel (before
+// 5.2) or a seccomp profile refuses the calls (ENOSYS, EPERM): the caller
+// then binds with mount(2), whose own error says whether binding is allowed.
+// With `readonly`, the copy's top mount is made read-only (mount_setattr(2),
+// Linux 5.12) before it is attached, as a bind and a MS_REMOUNT|MS_RDONLY of it
+// would; the flags the copy keeps are its source's, locked or not.
+bool bind_by_fd(int src_dirfd, const char *src_path, bool recursive, int target_fd, const std::string &shown_source,
+                const std::string &shown_target, bool readonly = false) {
+  unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0) |
+                   (*src_path ? 0u : static_cast<unsigned>(AT_EMPTY_PATH));
+  Fd tree(static_cast<int>(syscall(SYS_open_tree, src_dirfd, src_path, flags)));
+  if (tree.fd < 0) {
+    if (errno == ENOSYS || errno == EPERM) return false;
+    fail("open_tree('" + shown_source + "', OPEN_TREE_CLONE) for a bind onto '" + shown_target + "'", errno);
+  }
+  if (readonly) {
+    mount_attr attr{};
+    attr.attr_set = MOUNT_ATTR_RDONLY;
+    if (syscall(SYS_mount_setattr, tree.fd, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) {
+      if (errno == ENOSYS || errno == EPERM) return false;
+      fail("mount_setattr(a copy of '" + shown_source + "', MOUNT_ATTR_RDONLY)", errno);
+    }
+  }
+  if (syscall(SYS_move_mount, tree.fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) == 0)
+    return true;
+  if (errno == ENOSYS || errno == EPERM) return false;
+  int e = errno;
+  fail(describe(shown_source, shown_target, "", MS_BIND | (recursive ? MS_REC : 0), "") + " (move_mount)", e,
+       hint_for("", e));
+}
+
 // Paths resolve as they would inside the instance, chrooted at root_fd
 // (RESOLVE_IN_ROOT, openat2(2)): an absolute symlink or a ".." starts again
 // at, or stops at, the root, and never reaches the host's tree; the kernel
@@ -206,8 +241,9 @@ void mount_one(int root_fd, const std::string &root, const Mount &m) {
     if (fstat(target.fd, &tst) == 0 && S_ISDIR(tst.st_mode) == file)
       fail(describe(m.source, m.target, "", MS_BIND, ""), ENOTDIR,
            std::string("source is a ") + (file ? "file" : "directory") + ", target is not: the kinds must match");
-    unsigned long f = MS_BIND | (m.type == "rbind" ? MS_REC : 0);
-    checked_mount(m.source.c_str(), fd_path(target.fd), m.target, nullptr, f, "");
+    bool rec = m.type == "rbind";
+    if (!bind_by_fd(AT_FDCWD, m.source.c_str(), rec, target.fd, m.source, m.target))
+      checked_mount(m.source.c_str(), fd_path(target.fd), m.target, nullptr, MS_BIND | (rec ? MS_REC : 0), "");
     if (m.flags) remount_bind(root_fd, root, m.target, m.flags);
     return;
   }
@@ -233,8 +269,10 @@ void setup_dev_minimal(int root_fd, const std::string &root) {
   Mount dev{"tmpfs", "", "/dev", {}, "", "", "mode=755,size=65536", MS_NOSUID | MS_NOEXEC, false};
   mount_one(root_fd, root, dev);
   for (size_t i = 0; i < held.size(); ++i) {
-    Mount b{"bind", fd_path(held[i]->fd), std::string("/dev/") + nodes[i], {}, "", "", "", 0, true};
-    mount_one(root_fd, root, b);
+    std::string node = std::string("/dev/") + nodes[i];
+    Fd target(open_beneath(root_fd, root, node, true, true));
+    if (!bind_by_fd(held[i]->fd, "", false, target.fd, node, node))
+      checked_mount(fd_path(held[i]->fd).c_str(), fd_path(target.fd), node, nullptr, MS_BIND, "");
   }
   mount_one(root_fd, root,
             Mount{"devpts", "", "/dev/pts", {}, "", "", "newinstance,ptmxmode=0666,mode=0620", MS_NOSUID | MS_NOEXEC, true});
@@ -272,18 +310,23 @@ void for_each_existing(int root_fd, const std::string &root, const std::vector<s
 }  // namespace
 
 void mask_paths(int root_fd, const std::string &root, const std::vector<std::string> &paths) {
+  Fd null(-1);  // the host's /dev/null, opened at the first masked file
   for_each_existing(root_fd, root, paths, "masked path", [&](int fd, const std::string &p) {
     struct stat st {};
     fstat(fd, &st);
-    if (S_ISDIR(st.st_mode))
+    if (S_ISDIR(st.st_mode)) {
       checked_mount("tmpfs", fd_path(fd), p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "");
-    else
+      return;
+    }
+    if (null.fd < 0 && (null.fd = open("/dev/null", O_PATH | O_CLOEXEC)) < 0) fail("open('/dev/null')", errno);
+    if (!bind_by_fd(null.fd, "", false, fd, "/dev/null", p))
       checked_mount("/dev/null", fd_path(fd), p, nullptr, MS_BIND, "");
   });
 }
 
 void readonly_paths(int root_fd, const std::string &root, const std::vector<std::string> &paths) {
   for_each_existing(root_fd, root, paths, "read-only path", [&](int fd, const std::string &p) {
+    if (bind_by_fd(fd, "", true, fd, p, p, true)) return;
     checked_mount(fd_path(fd).c_str(), fd_path(fd), p, nullptr, MS_BIND | MS_REC, "");
     remount_bind(root_fd, root, p, MS_RDONLY);
   });

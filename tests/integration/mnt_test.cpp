@@ -234,6 +234,34 @@ TEST(SeccompFallback, PluginsLoadWhenOpenat2IsRefused) {
   }
 }
 
+// Binds (the minimal /dev's nodes, masked files, read-only paths, the
+// profile's binds) go by fds with open_tree and move_mount; refused, they are
+// made with mount(2) instead, and the instance looks the same.
+TEST(SeccompFallback, BindsWhenOpenTreeOrMoveMountIsRefused) {
+  REQUIRE_ROOT();
+  TempDir d;
+  fs::create_directories(d.path() + "/data");
+  std::ofstream(d.path() + "/data/f") << "bound\n";
+  auto p = d.write("b.toml", "version = 1\n[[namespace]]\ntype = \"pid\"\n[[namespace]]\ntype = \"mnt\"\nroot = \"" +
+                                 make_rootfs(d) + "\"\nmounts = [{ type = \"bind\", source = \"" + d.path() +
+                                 "/data\", target = \"/data\", create = true, readonly = true }]\n");
+  const std::string look = "cat /data/f; echo x > /dev/null && echo null-ok; ls /proc/sys > /dev/null && "
+                           "(echo 1 > /proc/sys/kernel/domainname) 2>/dev/null || echo sys-ro; "
+                           "(echo x > /data/g) 2>/dev/null || echo data-ro";
+  const std::string want = "bound\nnull-ok\nsys-ro\ndata-ro\n";
+  Result plain = run_nsrig({"run", "-p", p, "--", "/bin/sh", "-c", look});
+  EXPECT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_EQ(plain.out, want);
+  for (const char *rule : {"open_tree=ENOSYS", "open_tree=EPERM", "move_mount=EPERM", "mount_setattr=ENOSYS"}) {
+    auto argv = nsrig_argv({"run", "-p", p, "--", "/bin/sh", "-c", look});
+    argv.insert(argv.begin(), {NSRIG_SECCOMP_ERRNO, rule, "--"});
+    Result r = run(argv);
+    EXPECT_EQ(r.exit_code, 0) << rule << ": " << r.err;
+    EXPECT_EQ(r.out, want) << rule;
+  }
+  EXPECT_FALSE(fs::exists(d.path() + "/data/g"));
+}
+
 // The mnt plugin resolves mount targets with openat2 too. Refused, it uses
 // openat where the root is the host's "/" (nothing to leave), and refuses a
 // root of the instance's own with a message that says why.

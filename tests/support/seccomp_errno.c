@@ -2,7 +2,7 @@
 // container runtime's seccomp profile refuses what it does not know (Docker's
 // answers ENOSYS or EPERM). For fault-injection tests of nsrig's fallbacks.
 //   seccomp_errno NAME=ERRNO[,NAME=ERRNO...] -- COMMAND [ARG...]
-// NAME: openat2, fsopen, mount_setattr, move_mount or clone3 (calls newer than many
+// NAME: openat2, fsopen, mount_setattr, move_mount, open_tree or clone3 (calls newer than many
 // seccomp profiles); ERRNO: ENOSYS or EPERM. The filter (seccomp(2), SECCOMP_RET_ERRNO)
 // is inherited by every child and kept across execve. Exit 125 on a usage
 // error, else the command's own status (it is executed in place).
@@ -25,6 +25,7 @@ static const struct {
               {"openat2", SYS_openat2},
               {"mount_setattr", SYS_mount_setattr},
               {"move_mount", SYS_move_mount},
+              {"open_tree", SYS_open_tree},
               {"clone3", SYS_clone3}};
 
 static int usage(const char *why) {
