@@ -38,9 +38,9 @@ struct Fd {
 
 // Flags the kernel locks on mounts that a user namespace inherited; a remount
 // that drops them fails with EPERM (mount(2), EPERM), so they are kept.
-unsigned long locked_flags(const std::string &path) {
+unsigned long locked_flags(int fd) {
   struct statvfs sv {};
-  if (statvfs(path.c_str(), &sv) != 0) return 0;
+  if (fstatvfs(fd, &sv) != 0) return 0;
   unsigned long f = 0;
   if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
   if (sv.f_flag & ST_NODEV) f |= MS_NODEV;
@@ -80,6 +80,26 @@ void checked_mount(const char *source, const std::string &target_fd, const std::
   if (mount(source, target_fd.c_str(), type, flags, data.empty() ? nullptr : data.c_str()) == 0) return;
   int e = errno;
   fail(describe(source ? source : "", shown_target, type ? type : "", flags, data), e, hint_for(type ? type : "", e));
+}
+
+// mount(2) onto what an O_PATH fd names. A directory is reached as "." after
+// fchdir(2) to it: the same mount and dentry as /proc/self/fd/N names, without
+// the /proc lookups that name costs a freshly cloned child (its first one
+// builds the process's /proc entries; docs/benchmarks.md, "Sixth round").
+// Anything else, or where the working directory cannot be kept, goes by
+// /proc/self/fd/N. The working directory is restored before returning.
+void mount_on_fd(const char *source, int target_fd, const std::string &shown_target, const char *type,
+                 unsigned long flags, const std::string &data) {
+  Fd cwd(open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (cwd.fd < 0 || fchdir(target_fd) != 0) {
+    checked_mount(source, fd_path(target_fd), shown_target, type, flags, data);
+    return;
+  }
+  int rc = mount(source, ".", type, flags, data.empty() ? nullptr : data.c_str());
+  int e = errno;
+  if (fchdir(cwd.fd) != 0) fail("fchdir back to the working directory after mounting on '" + shown_target + "'", errno);
+  if (rc != 0)
+    fail(describe(source ? source : "", shown_target, type ? type : "", flags, data), e, hint_for(type ? type : "", e));
 }
 
 // A bind mount by file descriptors: open_tree(2) clones the source (with its
@@ -253,7 +273,7 @@ void mount_one(int root_fd, const std::string &root, const Mount &m) {
     for (auto &l : m.lower) lower += (lower.empty() ? "" : ":") + l;
     data = "lowerdir=" + lower + (m.upper.empty() ? "" : ",upperdir=" + m.upper + ",workdir=" + m.work);
   }
-  checked_mount(m.type.c_str(), fd_path(target.fd), m.target, m.type.c_str(), m.flags, data);
+  mount_on_fd(m.type.c_str(), target.fd, m.target, m.type.c_str(), m.flags, data);
 }
 
 void setup_dev_minimal(int root_fd, const std::string &root) {
@@ -315,7 +335,7 @@ void mask_paths(int root_fd, const std::string &root, const std::vector<std::str
     struct stat st {};
     fstat(fd, &st);
     if (S_ISDIR(st.st_mode)) {
-      checked_mount("tmpfs", fd_path(fd), p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "");
+      mount_on_fd("tmpfs", fd, p, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "");
       return;
     }
     if (null.fd < 0 && (null.fd = open("/dev/null", O_PATH | O_CLOEXEC)) < 0) fail("open('/dev/null')", errno);
@@ -335,8 +355,8 @@ void readonly_paths(int root_fd, const std::string &root, const std::vector<std:
 namespace {
 void remount_bind(int root_fd, const std::string &root, const std::string &path, unsigned long flags) {
   Fd now(open_beneath(root_fd, root, path, false, false));
-  unsigned long f = MS_BIND | MS_REMOUNT | flags | locked_flags(fd_path(now.fd));
-  checked_mount(nullptr, fd_path(now.fd), path, nullptr, f, "");
+  unsigned long f = MS_BIND | MS_REMOUNT | flags | locked_flags(now.fd);
+  mount_on_fd(nullptr, now.fd, path, nullptr, f, "");
 }
 }  // namespace
 
