@@ -288,19 +288,28 @@ void setup_dev_minimal(int root_fd, const std::string &root) {
   }
   Mount dev{"tmpfs", "", "/dev", {}, "", "", "mode=755,size=65536", MS_NOSUID | MS_NOEXEC, false};
   mount_one(root_fd, root, dev);
-  for (size_t i = 0; i < held.size(); ++i) {
-    std::string node = std::string("/dev/") + nodes[i];
-    Fd target(open_beneath(root_fd, root, node, true, true));
-    if (!bind_by_fd(held[i]->fd, "", false, target.fd, node, node))
-      checked_mount(fd_path(held[i]->fd).c_str(), fd_path(target.fd), node, nullptr, MS_BIND, "");
-  }
-  mount_one(root_fd, root,
-            Mount{"devpts", "", "/dev/pts", {}, "", "", "newinstance,ptmxmode=0666,mode=0620", MS_NOSUID | MS_NOEXEC, true});
-  mount_one(root_fd, root, Mount{"tmpfs", "", "/dev/shm", {}, "", "", "mode=1777", MS_NOSUID | MS_NODEV, true});
+  // The tmpfs is new and empty, and only this process can see it: its entries are
+  // made and opened relative to it, with no walk from the root for each.
   Fd devfd(open_beneath(root_fd, root, "/dev", false, false));
   Fd dir(openat(devfd.fd, ".", O_DIRECTORY | O_CLOEXEC));  // O_PATH fds cannot be used for symlinkat on all kernels
   if (dir.fd < 0) fail("open '" + root + "/dev'", errno);
-  if (mkdirat(dir.fd, "mqueue", 0755) != 0 && errno != EEXIST) fail("mkdir /dev/mqueue", errno);
+  for (size_t i = 0; i < held.size(); ++i) {
+    std::string node = std::string("/dev/") + nodes[i];
+    Fd target(openat(dir.fd, nodes[i], O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644));
+    if (target.fd < 0) fail("create '" + node + "' in the minimal /dev", errno);
+    if (!bind_by_fd(held[i]->fd, "", false, target.fd, node, node))
+      checked_mount(fd_path(held[i]->fd).c_str(), fd_path(target.fd), node, nullptr, MS_BIND, "");
+  }
+  auto subdir = [&](const char *name) {
+    if (mkdirat(dir.fd, name, 0755) != 0) fail(std::string("mkdir /dev/") + name, errno);
+    int fd = openat(dir.fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) fail(std::string("open /dev/") + name, errno);
+    return std::make_unique<Fd>(fd);
+  };
+  mount_on_fd("devpts", subdir("pts")->fd, "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+              "newinstance,ptmxmode=0666,mode=0620");
+  mount_on_fd("tmpfs", subdir("shm")->fd, "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  if (mkdirat(dir.fd, "mqueue", 0755) != 0) fail("mkdir /dev/mqueue", errno);
   const char *links[][2] = {{"pts/ptmx", "ptmx"},          {"/proc/self/fd", "fd"},
                             {"/proc/self/fd/0", "stdin"},  {"/proc/self/fd/1", "stdout"},
                             {"/proc/self/fd/2", "stderr"}, {"/proc/kcore", "core"}};
