@@ -118,9 +118,12 @@ class Instance {
     std::string path_var;
   } exec;
   // run -t: a pty opened by the caller; the payload gets the slave as its
-  // controlling terminal, the parent relays the master.
+  // controlling terminal, the parent relays the master. The slave is opened
+  // before clone3 (O_CLOEXEC), as its /dev/pts/N path is the host's devpts
+  // and the instance may have a devpts of its own by the time it execs.
   int tty_master = -1;
-  std::string tty_slave;
+  int tty_slave_fd = -1;
+  std::string tty_slave;  ///< its name on the host, for messages
   bool tty_stdin = false;  ///< -i: relay the caller's stdin too
 
  private:

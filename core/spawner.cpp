@@ -88,7 +88,7 @@ void prepare_exec(Instance &inst) {
 }
 
 void exec_payload(Instance &inst) {
-  if (!inst.tty_slave.empty() && !attach_slave(inst.tty_slave))
+  if (inst.tty_slave_fd >= 0 && !attach_slave(inst.tty_slave_fd))
     child_fail(inst.sync_fd, kExitOwnError, errno_text("attach the terminal " + inst.tty_slave));
   reset_signals_for_exec();
   const auto &p = inst.process;
@@ -313,6 +313,8 @@ pid_t spawn_payload(Instance &inst) {
   if (pid > 0) {
     close(inst.sync_fd);
     inst.sync_fd = -1;
+    if (inst.tty_slave_fd >= 0) close(inst.tty_slave_fd);  // the payload's alone, not its init's
+    inst.tty_slave_fd = -1;
   }
   return pid;
 }
@@ -420,6 +422,10 @@ int run(Instance &inst, const Plan &plan, Timings *timings, const std::function<
     log::debug("instance " + inst.id + ": clone3 done, first process is pid " + std::to_string(pid));
   close(guard.fds[1]);
   guard.fds[1] = -1;
+  if (inst.tty_slave_fd >= 0) {  // the child's now: the relay sees EIO once the last holder is gone
+    close(inst.tty_slave_fd);
+    inst.tty_slave_fd = -1;
+  }
   clock.mark("clone");
 
   for (auto &s : inst.slots)

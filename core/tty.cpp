@@ -63,6 +63,15 @@ bool attach_slave(const std::string &slave) {
   return true;
 }
 
+bool attach_slave(int fd) {
+  if (setsid() < 0) return false;
+  if (ioctl(fd, TIOCSCTTY, 0) != 0 && errno != EPERM) return false;  // tty_ioctl(4): the session's terminal
+  for (int i = 0; i < 3; ++i)
+    if (dup2(fd, i) < 0) return false;  // without O_CLOEXEC, unlike fd
+  if (fd > 2) close(fd);
+  return true;
+}
+
 // One write of what `buf` holds, from its front: false when `fd` is gone (EPIPE,
 // EIO, ENOSPC...); EAGAIN and EINTR leave it for the next POLLOUT.
 static bool write_some(int fd, std::string &buf) {

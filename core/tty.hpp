@@ -25,6 +25,13 @@ Pty open_pty();
  */
 bool attach_slave(const std::string &slave);
 
+/**
+ * The same with a slave opened earlier (O_NOCTTY is fine): TIOCSCTTY makes it
+ * the new session's controlling terminal (tty_ioctl(4)), then it becomes
+ * stdin, stdout and stderr and `fd` is closed. Returns false with errno set.
+ */
+bool attach_slave(int fd);
+
 /** Raw mode on the caller's terminal (stdin) while alive; a no-op when stdin is not a terminal. */
 class RawMode {
  public:

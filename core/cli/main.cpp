@@ -1,4 +1,5 @@
 // The nsrig command: CLI11 front end over libnsrig-core.
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -69,11 +70,15 @@ int cmd_run(const Options &o) {
     Pty pty = open_pty();
     l.inst->tty_master = pty.master;
     l.inst->tty_slave = pty.slave;
+    // Opened here, by its host path: inside, /dev/pts may be the instance's own devpts.
+    l.inst->tty_slave_fd = open(pty.slave.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (l.inst->tty_slave_fd < 0) throw Error(errno_text("open the terminal " + pty.slave));
     l.inst->tty_stdin = o.interactive;
     l.inst->close_in_child.push_back(pty.master);
   }
   int code = run(*l.inst, l.plan, o.timings ? &t : nullptr);
   if (l.inst->tty_master >= 0) close(l.inst->tty_master);
+  if (l.inst->tty_slave_fd >= 0) close(l.inst->tty_slave_fd);  // the run failed before clone3
   if (o.timings) {
     int64_t total = 0;
     for (auto &[phase, us] : t) std::fprintf(stderr, "nsrig timings: %-20s %8lld us\n", phase.c_str(), (long long)us), total += us;

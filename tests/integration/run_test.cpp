@@ -264,6 +264,15 @@ TEST(Run, WithATerminal) {
   EXPECT_THAT(r.out, ::testing::ContainsRegex("/dev/pts/[0-9]+"));
   EXPECT_THAT(r.out, HasSubstr("got:typed"));
   EXPECT_TRUE(restored) << "the caller's terminal was left in raw mode";
+  // With a root of its own (dev = "minimal": a devpts of the instance's own), the
+  // slave is the one opened before clone3, by its host path.
+  const std::string overlay = std::string(NSRIG_EXAMPLES) + "/profiles/rootfs-overlay.toml";
+  Result own = run_on_pty(nsrig_argv({"run", "-it", "-p", overlay, "--", "sh", "-c",
+                                      "test -t 0 && test -t 1 && echo term; read line; echo got:$line; exit 5"}),
+                          "typed\n", &restored);
+  EXPECT_EQ(own.exit_code, 5) << own.out;
+  EXPECT_THAT(own.out, HasSubstr("term"));
+  EXPECT_THAT(own.out, HasSubstr("got:typed"));
   Result d = run_nsrig({"run", "-d", "-t", "-p", kMinimal, "--", "true"});
   EXPECT_EQ(d.exit_code, 125);
   EXPECT_THAT(d.err, HasSubstr("-t with -d is not supported"));
