@@ -71,14 +71,17 @@ std::string check_prefix();
 
 struct Snapshot {
   std::map<std::string, std::set<std::string>> parts;
+  std::map<std::string, std::string> fd_target;  ///< "open fd" number -> what it names (for messages)
 
   static Snapshot take(const std::string &state_dir) {
     Snapshot s;
     for (const char *kind : {"mount", "network link", "cgroup directory", "state file", "lease file", "/dev/shm file",
                              "open fd", "child process", "process started by a hook"})
       s.parts[kind];  // every kind in every snapshot, empty or not
-    std::ifstream mi("/proc/self/mountinfo");
-    for (std::string l; std::getline(mi, l);) s.parts["mount"].insert(l);
+    {
+      std::ifstream mi("/proc/self/mountinfo");
+      for (std::string l; std::getline(mi, l);) s.parts["mount"].insert(l);
+    }
     std::error_code ec;
     // Links of this network namespace (the worker's own, as root): if_nameindex asks the
     // kernel, where /sys/class/net would show the namespace sysfs was mounted in.
@@ -100,8 +103,23 @@ struct Snapshot {
       if (!mine.empty() && e.path().filename().string().starts_with(mine))
         list_tree(e.path(), 4, s.parts["lease file"], false), s.parts["lease file"].insert(e.path().string());
     list_tree("/dev/shm", 2, s.parts["/dev/shm file"], false);
-    // By number only: what an inherited fd points at may be renamed meanwhile (ctest's own log).
-    for (auto &e : fs::directory_iterator("/proc/self/fd", ec)) s.parts["open fd"].insert(e.path().filename());
+    // By number only: what an inherited fd points at may be renamed meanwhile (ctest's own log);
+    // what it points at goes with the message. A file mapped into this process (a library a
+    // plugin loaded as dlopen("/proc/self/fd/N") and holds open, writing-plugins.md) is the
+    // plugin's code, loaded once per process, not a side effect of one configure.
+    std::set<std::string> mapped;
+    {
+      std::ifstream maps("/proc/self/maps");
+      for (std::string l; std::getline(maps, l);)
+        if (size_t slash = l.find('/'); slash != std::string::npos) mapped.insert(l.substr(slash));
+    }
+    const std::string own_dir = "/proc/" + std::to_string(getpid()) + "/fd";  // the iterator's
+    for (auto &e : fs::directory_iterator("/proc/self/fd", ec)) {
+      std::string n = e.path().filename(), target = fs::read_symlink(e.path(), ec).string();
+      if (!ec && (mapped.count(target) || target == own_dir)) continue;
+      s.parts["open fd"].insert(n);
+      s.fd_target[n] = ec ? "?" : target;
+    }
     // Our children (the directory iterator's own fd above is closed by now), and the
     // processes a hook started, wherever they were reparented: they carry the checker's token.
     std::string self = std::to_string(getpid());
@@ -141,6 +159,10 @@ struct Snapshot {
         // The longest path is the most telling (a file, not the directories above it).
         auto best = std::max_element(v.begin(), v.end(), [](auto &a, auto &b) { return a.size() < b.size(); });
         out += (out.empty() ? "" : "; ") + std::to_string(v.size()) + " " + kind + "(s) " + what + ": " + *best;
+        if (kind == "open fd") {
+          const auto &names = what == std::string("gone") ? fd_target : after.fd_target;
+          if (auto it = names.find(*best); it != names.end()) out += " (" + it->second + ")";
+        }
         if (v.size() > 1) out += ", ...";
       };
       show(added, "left behind");

@@ -92,6 +92,19 @@ TEST(PluginCheck, ABundleIsCheckedAsAWhole) {
   EXPECT_THAT(dangling.err, HasSubstr("is a symlink to 'builtin.bundle', which is not a file"));
 }
 
+// An fd a configure keeps is a side effect, named with what it points at; a library
+// a plugin holds open by its fd (the net plugin's netlink module) is not
+// (ctest plugin_check.net_bridge, plugin_check.net_veth).
+TEST(PluginCheck, AnFdKeptByConfigureFailsWithWhatItIs) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto cfg = d.write("probe.toml", "configure_fd = true\n");
+  Result r = run_nsrig({"plugin-check", kProbe, "--config", cfg});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("FAIL  configure: no side effects 1 open fd\\(s\\) left behind: "
+                                              "[0-9]+ \\(/dev/null\\)"));
+}
+
 TEST(PluginCheck, LeftoverAfterTeardownFails) {
   REQUIRE_ROOT();
   TempDir d;

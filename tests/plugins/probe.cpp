@@ -7,6 +7,7 @@
 //   crash   = true   child_setup dies of SIGSEGV, without a message
 //   leak    = true   prepare creates a file in the state dir that teardown forgets (plugin-check must see it)
 //   configure_touch = "/path"  configure creates that file: a side effect where none is allowed
+//   configure_fd = true  configure opens /dev/null (O_CLOEXEC) and keeps it: an fd left behind
 //   crash_prepare = true  prepare dies of SIGSEGV (in nsrig's own process)
 //   leak_fd = true   child_setup opens /dev/null without O_CLOEXEC: the payload inherits it
 #include <fcntl.h>
@@ -44,6 +45,8 @@ struct Probe {
     crash_prepare = c.boolean_or("crash_prepare", false);
     if (auto touch = c.string("configure_touch")) close(static_cast<int>(nsrig::check(
         open(touch->c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644), "create '" + *touch + "'")));
+    if (c.boolean_or("configure_fd", false))
+      (void)nsrig::check(open("/dev/null", O_RDONLY | O_CLOEXEC), "open('/dev/null')");  // kept, on purpose
     maybe_fail(c, "configure");
   }
   void prepare(nsrig::Context &c) {
