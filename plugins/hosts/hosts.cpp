@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
@@ -116,10 +117,21 @@ struct Hosts {
       throw std::runtime_error("the instance's root is the directory '" + *root + "', bound and not copied: writing "
                                "its /etc/hosts would change that directory for good; use an overlay root "
                                "(root = { overlay = { lower = [\"" + *root + "\"] } }) or drop hosts");
-    // /etc itself must be the overlay's (or a tmpfs): a directory bound onto /etc is the host's.
+    // /etc itself must be the overlay's: a directory itself, not a symlink (an image's
+    // /etc -> /dev would lead into the host's /dev with dev = "host"), on an overlay, or
+    // on the root's own tmpfs (a rootless root, built per directory). Any other
+    // filesystem there (a bind of a host directory or tmpfs) is the host's.
+    struct stat etc {}, top {};
+    nsrig::check(lstat("/etc", &etc), "lstat('/etc')");
+    if (!S_ISDIR(etc.st_mode))
+      throw std::runtime_error("/etc inside is not a directory of the overlay root (a symlink in the image?): writing "
+                               "/etc/hosts would follow it out of the root; make /etc a directory in the image, or "
+                               "drop hosts");
+    nsrig::check(stat("/", &top), "stat('/')");
     struct statfs fs {};
     nsrig::check(statfs("/etc", &fs), "statfs('/etc')");
-    if (fs.f_type != OVERLAYFS_SUPER_MAGIC && fs.f_type != TMPFS_MAGIC)
+    bool root_tmpfs = fs.f_type == TMPFS_MAGIC && etc.st_dev == top.st_dev;
+    if (fs.f_type != OVERLAYFS_SUPER_MAGIC && !root_tmpfs)
       throw std::runtime_error("/etc inside is not on the overlay root (a directory bound onto it?): writing /etc/hosts "
                                "would change that directory on the host; drop that mount or drop hosts");
     auto hostname = c.fact("hostname");

@@ -104,5 +104,26 @@ TEST(Hosts, RefusesADirectoryRoot) {
   EXPECT_EQ(r.exit_code, 125);
   EXPECT_THAT(r.err, HasSubstr("/etc inside is not on the overlay root"));
   EXPECT_EQ(slurp(etc), "original\n");
+  // A host tmpfs bound onto /etc is refused as well.
+  auto t = d.write("t.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\nroot = { overlay = { lower = [\"/\"] } }\n"
+                             "sys = false\nmounts = [{ type = \"bind\", source = \"/dev/shm\", target = \"/etc\" }]\n"
+                             "[[namespace]]\ntype = \"uts\"\nhostname = \"dirroot\"\n[[namespace]]\ntype = \"hosts\"\n");
+  r = run_nsrig({"run", "-p", t, "--", "true"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("/etc inside is not on the overlay root"));
+  EXPECT_FALSE(std::filesystem::exists("/dev/shm/hosts"));
+  // An image whose /etc is a symlink (here to /dev, with the host's /dev inside): refused,
+  // nothing written in the host's /dev.
+  std::string img = d.path() + "/img";
+  ASSERT_EQ(run({"/bin/sh", "-c", "mkdir -p " + img + "/proc " + img + "/dev && ln -s /dev " + img + "/etc"}).exit_code,
+            0);
+  auto u = d.write("u.toml", "version = 1\n[[namespace]]\ntype = \"pid\"\n[[namespace]]\ntype = \"mnt\"\n"
+                             "root = { overlay = { lower = [\"" + img + "\"] } }\ndev = \"host\"\nsys = false\n"
+                             "[[namespace]]\ntype = \"uts\"\nhostname = \"pwned\"\n[[namespace]]\ntype = \"hosts\"\n");
+  r = run_nsrig({"run", "-p", u, "--", "/bin/true"});
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_THAT(r.err, HasSubstr("/etc inside is not a directory of the overlay root"));
+  EXPECT_FALSE(std::filesystem::exists("/dev/hosts"));
+  EXPECT_FALSE(std::filesystem::exists("/dev/hosts.nsrig-new"));
 }
 }  // namespace
