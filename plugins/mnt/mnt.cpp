@@ -134,6 +134,8 @@ struct Mnt {
   }
 
   bool has_root() const { return !root_dir.empty() || !overlay_lower.empty(); }
+  /// root = "/" (or "//", "/."): the host's own tree, bound onto itself.
+  bool host_root() const { return !root_dir.empty() && root_dir.find_first_not_of("/.") == std::string::npos; }
 
   void configure(nsrig::Context &c) {
     std::string prop = c.string_or("propagation", "private");
@@ -188,10 +190,13 @@ struct Mnt {
       std::string at = "mounts[" + std::to_string(i) + "]";
       if (c.kind(at) != NSRIG_CFG_TABLE) c.fail_at(at, "must be a table: { type = ..., target = ... }");
       mounts.push_back(read_mount(c, at));
-      // Without a root of its own, targets are host paths: check them now, and never create them there.
-      if (!has_root()) {
+      // Without a root of its own, or with root = "/", targets are host paths: check them now,
+      // and never create them there.
+      if (!has_root() || host_root()) {
         if (mounts.back().create)
-          c.fail_at(at + ".create", "needs a 'root': without one it would create the target on the host");
+          c.fail_at(at + ".create", host_root() ? "with root = \"/\" the root is the host's own tree, where it would "
+                                                  "create the target; create it yourself, or use an overlay root"
+                                                : "needs a 'root': without one it would create the target on the host");
         struct stat st {};
         if (stat(mounts.back().target.c_str(), &st) != 0)
           c.fail_at(at + ".target", "'" + mounts.back().target + "' does not exist");

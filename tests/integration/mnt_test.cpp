@@ -162,6 +162,17 @@ TEST(Mnt, BindKindsMustMatchAndCreate) {
   EXPECT_EQ(n.exit_code, 125);
   EXPECT_THAT(n.err, HasSubstr("needs a 'root': without one it would create the target on the host"));
   EXPECT_FALSE(fs::exists(d.path() + "/missing"));
+  // root = "/" is the host's tree too.
+  auto slash = d.write("sl.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\nroot = \"/\"\nsys = false\nmounts = [\n"
+                                  "  { type = \"tmpfs\", target = \"" + d.path() + "/missing/sub\", create = true },\n]\n");
+  for (const char *cmd : {"validate", "run"}) {
+    std::vector<std::string> args = {cmd, slash};
+    if (std::string(cmd) == "run") args = {"run", "-p", slash, "--", "true"};
+    Result sr = run_nsrig(args);
+    EXPECT_EQ(sr.exit_code, 125) << cmd;
+    EXPECT_THAT(sr.err, HasSubstr("with root = \"/\" the root is the host's own tree, where it would create")) << cmd;
+  }
+  EXPECT_FALSE(fs::exists(d.path() + "/missing"));
   auto bad = d.write("bad.toml", "version = 1\n[[namespace]]\ntype = \"mnt\"\nmounts = [\n"
                                  "  { type = \"bind\", source = \"" + file + "\", target = \"" + d.path() + "/dir\" },\n]\n");
   Result b = run_nsrig({"run", "-p", bad, "--", "true"});
