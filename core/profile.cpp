@@ -66,6 +66,25 @@ void check_no_nul(const toml::node &n, const std::string &key) {
     fail(n, "'" + key + "' must not contain a NUL byte (\\u0000)");
 }
 
+// Every string in a plugin's table, at any depth: the plugins hand them to the kernel too
+// (a hostname, a mount source), where "/etc\u0000/passwd" would be "/etc".
+void check_no_nul_within(const toml::node &n, const std::string &key) {
+  if (const auto *t = n.as_table()) {
+    for (auto &&[k, v] : *t) {
+      std::string name = key.empty() ? std::string(k.str()) : key + "." + std::string(k.str());
+      if (k.str().find('\0') != std::string_view::npos) {
+        for (size_t i; (i = name.find('\0')) != std::string::npos;) name.replace(i, 1, "\\u0000");  // shown, not cut
+        fail(v, "the key '" + name + "' must not contain a NUL byte");
+      }
+      check_no_nul_within(v, name);
+    }
+  } else if (const auto *a = n.as_array()) {
+    for (size_t i = 0; i < a->size(); ++i) check_no_nul_within(*a->get(i), key + "[" + std::to_string(i) + "]");
+  } else if (const auto *str = n.as_string(); str && str->get().find('\0') != std::string::npos) {
+    fail(n, "'" + key + "' must not contain a NUL byte (\\u0000)");
+  }
+}
+
 void check_string_array(const toml::node &n, const std::string &key) {
   const auto *a = n.as_array();
   if (!a) fail(n, "'" + key + "' must be an array of strings, e.g. " + key + " = [\"a\", \"b\"]");
@@ -92,6 +111,7 @@ void validate_file(const toml::table &doc, const std::string &file) {
   if (auto *n = doc.get("name"); n && !n->is_string()) fail(*n, "'name' must be a string");
   if (auto *n = doc.get("include")) check_string_array(*n, "include");
   if (auto *n = doc.get("process")) {
+    check_no_nul_within(*n, "");  // env keys too: "A\u0000B" would reach execve as "A"
     const auto &p = need_table(*n, "process");
     check_keys(p, {"argv", "cwd", "env", "clear_env"}, "[process]");
     if (auto *a = p.get("argv")) check_string_array(*a, "argv");
@@ -123,6 +143,7 @@ void validate_file(const toml::table &doc, const std::string &file) {
         fail(e, "a second [[namespace]] of type \"" + name + "\" in one file; put its keys in the first one");
       seen.push_back(name);
       if (auto *en = t.get("enabled"); en && !en->is_boolean()) fail(*en, "'enabled' must be true or false");
+      check_no_nul_within(t, "");
     }
   }
   if (auto *n = doc.get("hooks")) {

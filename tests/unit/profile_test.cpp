@@ -172,6 +172,13 @@ TEST(Profile, RejectedValues) {
               ::testing::HasSubstr("a second [[namespace]] of type \"uts\" in one file"));
   EXPECT_THAT(err("[[namespace]]\ntype = \"../plugins/uts\"\n"), ::testing::HasSubstr("1-32 characters of [a-z0-9_-]"));
   EXPECT_THAT(err("[process]\nargv = [\"a\\u0000b\"]\n"), ::testing::HasSubstr("must not contain a NUL byte"));
+  // In a plugin's table at any depth, and in [process].env's keys.
+  EXPECT_THAT(err("[[namespace]]\ntype = \"uts\"\nhostname = \"a\\u0000b\"\n"),
+              ::testing::HasSubstr(":4:12: 'hostname' must not contain a NUL byte"));
+  EXPECT_THAT(err("[[namespace]]\ntype = \"mnt\"\nmounts = [{ type = \"bind\", source = \"/etc\\u0000/passwd\", "
+                  "target = \"/mnt\" }]\n"),
+              ::testing::HasSubstr("'mounts[0].source' must not contain a NUL byte"));
+  EXPECT_THAT(err("[process]\nenv = { \"A\\u0000B\" = \"x\" }\n"), ::testing::HasSubstr("must not contain a NUL byte"));
   EXPECT_THAT(err("[process]\ncwd = \"rel\"\n"), ::testing::HasSubstr("'cwd' must be an absolute path"));
   EXPECT_THAT(err("[[hooks.prestart]]\npath = \"/nonexistent/hook\"\n"),
               ::testing::HasSubstr("hook program '/nonexistent/hook': No such file or directory"));
