@@ -18,6 +18,7 @@ struct Options {
   std::string log_format = "text";
   std::vector<std::string> plugin_dirs;
   std::vector<std::string> profiles;
+  std::vector<std::string> profile_opts;  ///< validate/explain -p, the same as their arguments
   std::vector<std::string> command;
   bool timings = false;
   // Instances.

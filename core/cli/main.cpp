@@ -189,7 +189,7 @@ int main(int argc, char **argv) {
       });
   app.footer("Exit status of run and exec: the command's; 128+N when it died of signal N; 125 nsrig's own\n"
              "error; 126 the command cannot be executed; 127 it was not found. Other commands: 0 or 125\n"
-             "(plugin-check: 1 when a check failed).\n"
+             "(plugin-check: 1 when a check failed or was skipped).\n"
              "Docs: docs/profile.md (profiles), docs/writing-plugins.md (writing plugins).");
   // Subcommands would inherit that footer; each says what applies to it instead.
   auto plain = [](CLI::App *sub, const std::string &footer) { sub->footer(footer); };
@@ -238,12 +238,14 @@ int main(int argc, char **argv) {
   if (want("validate")) {
     validate = app.add_subcommand("validate", "Check profiles and their plugins' settings; create nothing");
     plain(validate, "Exit status: 0 when valid, 125 with file:line:column and a fix otherwise.");
-    validate->add_option("profile", o.profiles, "profiles, merged in order")->required();
+    validate->add_option("profile", o.profiles, "profiles, merged in order");
+    validate->add_option("-p,--profile", o.profile_opts, "the same, as run takes them (repeatable)");
   }
   if (want("explain")) {
     explain = app.add_subcommand("explain", "Print the resolved profile and the step plan; create nothing");
     plain(explain, "Exit status: 0, or 125 when the profiles are not valid.");
-    explain->add_option("profile", o.profiles, "profiles, merged in order")->required();
+    explain->add_option("profile", o.profiles, "profiles, merged in order");
+    explain->add_option("-p,--profile", o.profile_opts, "the same, as run takes them (repeatable)");
   }
   if (want("plugins")) {
     plain(app.add_subcommand("plugins", "List the plugins found: name, version, ABI, clone flag, path"),
@@ -253,7 +255,8 @@ int main(int argc, char **argv) {
   if (want("ps")) {
     ps = app.add_subcommand("ps", "List detached instances: name, status, pid, uptime, address, profile");
     ps->add_option("--format", o.format, "table (default) or json")->check(CLI::IsMember({"table", "json"}));
-    plain(ps, "Instances live in /run/nsrig (root), $XDG_RUNTIME_DIR/nsrig, or $NSRIG_STATE_DIR.");
+    plain(ps, "Instances live in $NSRIG_STATE_DIR when set, else /run/nsrig (root), $XDG_RUNTIME_DIR/nsrig, or\n"
+              "/tmp/nsrig-UID without XDG_RUNTIME_DIR.");
   }
   if (want("inspect")) {
     inspect = app.add_subcommand("inspect", "Print a detached instance's state (JSON)");
@@ -414,6 +417,15 @@ int main(int argc, char **argv) {
       std::fflush(nullptr);
       std::cout.flush();
       _exit(code);
+    }
+    if (parsed(validate) || parsed(explain)) {
+      const char *cmd = parsed(validate) ? "validate" : "explain";
+      if (!o.profiles.empty() && !o.profile_opts.empty())
+        throw Error(std::string("nsrig ") + cmd + ": give the profiles either as arguments or with -p, not both "
+                    "(their order would be unclear)");
+      if (o.profiles.empty()) o.profiles = o.profile_opts;
+      if (o.profiles.empty())
+        throw Error(std::string("nsrig ") + cmd + ": no profile given: nsrig " + cmd + " PROFILE... (or -p PROFILE)");
     }
     if (parsed(validate)) return cmd_validate(o);
     if (parsed(explain)) return cmd_explain(o);

@@ -509,6 +509,7 @@ int check_worker(const Options &o, const std::string &path, const std::string &s
   // 3. on_configure: succeeds with the given table, and changes nothing.
   Snapshot before = Snapshot::take(state_dir);
   std::vector<std::string> asked;
+  bool configured = false;
   try {
     auto p = c.profile();
     Instance inst(*p, reg, {"/bin/true"});
@@ -519,6 +520,7 @@ int check_worker(const Options &o, const std::string &path, const std::string &s
     std::string how = o.check_config.empty() ? "with an empty table" : "with " + o.check_config;
     if (c.added_user) how += ", under a rootless user namespace (not root)";
     r.pass("configure", how);
+    configured = true;
   } catch (const Error &e) {
     std::string hint = o.check_config.empty() ? "give its settings with --config" : "";
     if (o.profiles.empty()) hint += std::string(hint.empty() ? "" : ", ") + "the plugins it needs with -p PROFILE";
@@ -559,7 +561,9 @@ int check_worker(const Options &o, const std::string &path, const std::string &s
                                                     (rc == 128 + SIGABRT ? " (an exception crossed the boundary?)" : "")
                                               : "failed without a message (call set_error or config_error)");
   }
-  if (keys.empty())
+  if (!configured)
+    r.skip("configure: bad values", "configure failed (see above), so the keys it reads are not known");
+  else if (keys.empty())
     r.pass("configure: bad values", "it reads no key: nothing to try");
   else if (crashed + silent == 0)
     r.pass("configure: bad values", std::to_string(keys.size()) + " key(s) given a wrong type: each an error message");

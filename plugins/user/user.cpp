@@ -284,7 +284,8 @@ struct User {
           c.fail_at(std::string(key) + "[" + std::to_string(i) + "]",
                     "maps outside ids " + std::to_string(r.outside) + "-" + std::to_string(r.outside + r.count - 1) +
                         ", which are neither yours (" + std::to_string(own) + ") nor in your ranges in " + file +
-                        " (" + (have.empty() ? "none" : have) + ")");
+                        " (" + (have.empty() ? "none" : have) + "): map your own id or ids of those ranges "
+                        "outside, or " + kOnlyYou);
         }
       }
     }

@@ -68,6 +68,13 @@ TEST(Cli, ValidateOk) {
   Result r = run_nsrig({"validate", kMinimal});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("ok: 1 file(s), 6 namespace plugin(s)"));
+  // -p, as run takes profiles; not mixed with arguments.
+  Result p = run_nsrig({"validate", "-p", kMinimal});
+  EXPECT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_EQ(p.out, r.out);
+  Result both = run_nsrig({"explain", kMinimal, "-p", kMinimal});
+  EXPECT_EQ(both.exit_code, 125);
+  EXPECT_THAT(both.err, HasSubstr("either as arguments or with -p, not both"));
 }
 
 TEST(Cli, PluginsListsTheSix) {
@@ -189,7 +196,7 @@ namespace {
 TEST(Cli, MissingArgumentIsNotAnUnknownCommand) {
   Result r = run_nsrig({"validate"});
   EXPECT_EQ(r.exit_code, 125);
-  EXPECT_THAT(r.err, HasSubstr("profile is required"));
+  EXPECT_THAT(r.err, HasSubstr("nsrig validate: no profile given: nsrig validate PROFILE... (or -p PROFILE)"));
   EXPECT_THAT(r.err, ::testing::Not(HasSubstr("unknown command")));
   r = run_nsrig({"bogus"});
   EXPECT_THAT(r.err, HasSubstr("unknown command 'bogus'"));

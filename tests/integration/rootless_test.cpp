@@ -237,7 +237,9 @@ TEST_F(Rootless, RootlessWithExplicitMapsIsAConfigError) {
   EXPECT_THAT(r.err, HasSubstr("both.toml:4:12: user: 'rootless' is true, which maps you alone to uid/gid 0 inside, "
                                "so it cannot take uid_map or gid_map"));
   // Empty arrays in a later file are no maps: the composed profile is rootless.
-  auto clear = profile("clear.toml", "version = 1\n[[namespace]]\ntype = \"user\"\nuid_map = []\ngid_map = []\n");
+  std::string clear = dir_.path() + "/only-me.toml";  // the example that does it
+  fs::copy_file(std::string(NSRIG_EXAMPLES) + "/profiles/only-me.toml", clear);
+  chmod(clear.c_str(), 0644);
   r = as_user({"run", "-p", p, "-p", clear, "--", "/bin/cat", "/proc/self/uid_map"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, ::testing::MatchesRegex(" *0 +" + std::to_string(uid_) + " +1\n"));
