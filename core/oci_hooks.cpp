@@ -23,7 +23,7 @@ namespace {
 // or an interrupt kills everything it started, not just its first process.
 // Its stdin is written without blocking, within the same deadline; an exec
 // failure comes back as errno over a close-on-exec pipe (as posix_spawn does).
-std::string run_one(const CommandHook &h, const std::string &json) {
+std::string run_one(const CommandHook &h, const std::string &json, int *signal) {
   std::string who = "hook " + h.path + " (" + h.where + ", " + h.stage + ")";
   int in[2], err[2];
   if (pipe2(in, O_CLOEXEC) != 0) return who + ": " + errno_text("pipe2");
@@ -79,6 +79,7 @@ std::string run_one(const CommandHook &h, const std::string &json) {
       signalfd_siginfo si{};
       if (read(sigfd, &si, sizeof si) > 0) {
         failure = who + " interrupted by signal " + std::to_string(si.ssi_signo) + " and killed";
+        if (signal) *signal = static_cast<int>(si.ssi_signo);
         break;
       }
     }
@@ -119,12 +120,13 @@ std::string oci_state(const Instance &inst, const char *status, pid_t pid) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-std::string run_command_hooks(const Instance &inst, const char *stage, const char *status, pid_t pid) {
+std::string run_command_hooks(const Instance &inst, const char *stage, const char *status, pid_t pid, int *signal) {
+  if (signal) *signal = 0;
   std::string json;  // built only when the stage has hooks: this is on the spawn path
   for (const auto &h : inst.profile.hooks) {
     if (h.stage != stage) continue;
     if (json.empty()) json = oci_state(inst, status, pid);
-    std::string err = run_one(h, json);
+    std::string err = run_one(h, json, signal);
     if (!err.empty()) return err;
   }
   return "";

@@ -18,8 +18,12 @@ std::string oci_state(const Instance &inst, const char *status, pid_t pid);
  * pid) on stdin,
  * honouring timeout_ms (SIGKILL when it passes). Returns "" when all exited
  * 0, else the first failure ("hook /x (file:3:1) exited with status 2"),
- * after which later hooks of the stage are not run.
+ * after which later hooks of the stage are not run. SIGINT, SIGTERM, SIGHUP
+ * or SIGQUIT (blocked by the caller) kill the running hook and end the
+ * stage as a failure; with `signal`, its number is stored there (0 when
+ * none came), for the caller to pass on.
  */
-std::string run_command_hooks(const Instance &inst, const char *stage, const char *status, pid_t pid);
+std::string run_command_hooks(const Instance &inst, const char *stage, const char *status, pid_t pid,
+                              int *signal = nullptr);
 
 }  // namespace nsrig

@@ -499,8 +499,10 @@ int run(Instance &inst, const Plan &plan, Timings *timings, const std::function<
   for (auto &s : inst.slots)
     if (auto hook = s->plugin->desc.on_post_start; hook && hook(&s->ctx, s->state) != NSRIG_OK)
       throw abort_run(inst.hook_error(*s, "on_post_start"), kExitOwnError);
-  if (std::string err = run_command_hooks(inst, "poststart", "running", inst.child_pid); !err.empty())
+  int stopped_by = 0;
+  if (std::string err = run_command_hooks(inst, "poststart", "running", inst.child_pid, &stopped_by); !err.empty())
     log::warning(err);  // OCI: a poststart failure is logged, the container keeps running
+  if (stopped_by) forward(stopped_by);  // Ctrl-C during a poststart hook was meant for the payload too
   clock.mark("post_start");
   if (on_started) on_started();
 

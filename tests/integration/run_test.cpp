@@ -538,6 +538,19 @@ TEST(Run, SigtermDuringAHookStopsTheRun) {
   EXPECT_EQ(c.wait(), 125);
 }
 
+// Ctrl-C while a poststart hook runs: the hook is killed and the signal goes
+// on to the payload, which has started, as it would a moment later.
+TEST(Run, SigintDuringAPoststartHookReachesThePayload) {
+  REQUIRE_ROOT();
+  TempDir d;
+  auto p = d.write("p.toml", "version = 1\n[[namespace]]\ntype = \"pid\"\n[[hooks.poststart]]\npath = \"/bin/sh\"\n"
+                             "args = [\"sh\", \"-c\", \"echo in-hook; exec sleep 1000\"]\n");
+  Child c(nsrig_argv({"run", "-p", p, "--", "sleep", "1000"}));
+  ASSERT_TRUE(c.wait_for_line("in-hook"));
+  kill(c.pid(), SIGINT);
+  EXPECT_EQ(c.wait(), 128 + SIGINT);
+}
+
 TEST(Run, HookTimeout) {
   REQUIRE_ROOT();
   TempDir d;
