@@ -223,8 +223,10 @@ int cmd_run_detached(const Options &o) {
     st.supervisor_start = process_start_time(getpid());
     int code = kExitOwnError;
     std::string report;
+    bool recorded = false;  // state.json written: the record nsrig ps and rm go by
     try {
       write_state(st);
+      recorded = true;
       code = run(inst, l->plan, nullptr, [&] {
         st.pid = inst.child_pid;
         st.pid_start = process_start_time(inst.child_pid);
@@ -261,6 +263,13 @@ int cmd_run_detached(const Options &o) {
     try {
       write_state(st);
     } catch (const Error &) {
+    }
+    if (!recorded) {
+      // No record (a full state directory): nothing ran, and a directory without one
+      // would only block the name (nsrig rm finds no instance in it).
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+      _exit(code);
     }
     if (o.remove) {
       // --rm. Only the supervisor's own files: what a plugin kept there (an overlay's

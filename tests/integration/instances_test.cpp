@@ -127,6 +127,25 @@ TEST(Instances, KilledSupervisorLeavesAStoppedInstanceThatRmCleans) {
   EXPECT_EQ(sh("grep -c nsrig /proc/self/mountinfo || true"), "0\n");
 }
 
+// A start that cannot write its record (a full state directory) leaves no
+// directory behind to block the name. The tmpfs is mounted in a private mount
+// namespace of the test's own.
+TEST(Instances, AStartWithoutARecordLeavesNoDirectory) {
+  REQUIRE_ROOT();
+  TempDir d;
+  std::string state = d.path() + "/state";
+  std::vector<std::string> argv = {"/usr/bin/unshare", "-m", "--propagation", "private", "sh", "-c",
+                                   "mkdir -p \"$0\" && mount -t tmpfs -o size=64k,mode=700 none \"$0\" && "
+                                   "dd if=/dev/zero of=\"$0/fill\" bs=4k count=100 2>/dev/null; "
+                                   "NSRIG_STATE_DIR=\"$0\" \"$@\"; echo rc=$?; ls -A \"$0\"",
+                                   state};
+  for (auto &a : nsrig_argv({"run", "-d", "--name", "full1", "-p", kExamples + "minimal.toml", "--", "sleep", "5"}))
+    argv.push_back(a);
+  Result r = run(argv);
+  EXPECT_EQ(r.out, "rc=125\nfill\n") << r.err;
+  EXPECT_THAT(r.err, HasSubstr("No space left on device"));
+}
+
 TEST(Instances, FiftyStartStopCyclesLeaveNothing) {
   REQUIRE_ROOT();
   std::string links = nsr_links(), mounts = sh("cat /proc/self/mountinfo");
