@@ -434,7 +434,8 @@ int cmd_exec(const Options &o) {
   if (env.empty()) env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"};
   if (const char *term = std::getenv("TERM")) env.push_back(std::string("TERM=") + term);
   for (auto &e : o.env) {
-    if (e.find('=') == std::string::npos) throw Error("--env '" + e + "': use KEY=VALUE");
+    if (e.find('=') == std::string::npos || e.front() == '=')
+      throw Error("--env '" + e + "': use KEY=VALUE, with a KEY");
     env.push_back(e);
   }
   std::string cwd = !o.cwd.empty() ? o.cwd : !s.cwd.empty() ? s.cwd : "/";

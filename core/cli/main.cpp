@@ -49,9 +49,9 @@ int cmd_run(const Options &o) {
   if (o.detach && o.interactive)
     throw Error("-i with -d is not supported: a detached instance's stdin is /dev/null; "
                 "run in the foreground to pipe into CMD, or use nsrig exec -i NAME -- CMD");
+  if (o.keep && o.remove) throw Error("--keep and --rm contradict each other: give one");
   if (o.detach) return cmd_run_detached(o);
   if (!o.name.empty() || o.keep || o.remove) throw Error("--name, --keep and --rm are for detached runs: add -d");
-  if (o.keep && o.remove) throw Error("--keep and --rm contradict each other");
   // Not destroyed on success: main() _exits after run, and unloading the plugins
   // (dlclose, each one's destructors) would only cost time. Errors unwind normally.
   auto loading = std::chrono::steady_clock::now();

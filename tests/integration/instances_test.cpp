@@ -52,6 +52,9 @@ TEST(Instances, ExecSeesTheInstance) {
   EXPECT_EQ(h.nsrig({"exec", "box", "--", "findmnt", "-no", "FSTYPE", "/"}).out, "overlay\n");
   EXPECT_EQ(h.nsrig({"exec", "box", "--", "sh", "-c", "exit 7"}).exit_code, 7);
   EXPECT_EQ(h.nsrig({"exec", "box", "--", "no-such-cmd"}).exit_code, 127);
+  Result nokey = h.nsrig({"exec", "-e", "=x", "box", "--", "true"});
+  EXPECT_EQ(nokey.exit_code, 125);
+  EXPECT_THAT(nokey.err, HasSubstr("--env '=x': use KEY=VALUE, with a KEY"));
   // nsrig ignores SIGPIPE, INT and QUIT itself; the command starts with every signal at its default.
   EXPECT_EQ(h.nsrig({"exec", "box", "--", "grep", "SigIgn", "/proc/self/status"}).out, "SigIgn:\t0000000000000000\n");
   Result list = h.nsrig({"ps"});

@@ -281,6 +281,9 @@ TEST(Run, WithATerminal) {
                       NSRIG_TEST_PLUGIN_DIR, kMinimal});
   EXPECT_EQ(piped.exit_code, 0) << piped.err;
   EXPECT_EQ(piped.out, "piped\n");
+  Result rk = run_nsrig({"run", "-d", "--rm", "--keep", "-p", kMinimal, "--", "true"});
+  EXPECT_EQ(rk.exit_code, 125);
+  EXPECT_THAT(rk.err, HasSubstr("--keep and --rm contradict each other"));
   Result di = run_nsrig({"run", "-d", "-i", "-p", kMinimal, "--", "true"});
   EXPECT_EQ(di.exit_code, 125);
   EXPECT_THAT(di.err, HasSubstr("-i with -d is not supported: a detached instance's stdin is /dev/null"));
