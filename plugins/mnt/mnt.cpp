@@ -206,6 +206,19 @@ struct Mnt {
       if (m.type == "proc" && m.target == "/proc") proc = false;  // the profile mounts it itself
       if (m.type == "sysfs" && m.target == "/sys") sys = false;
     }
+    // In a user namespace, proc needs a pid namespace of its own and sysfs a net
+    // namespace of its own (user_namespaces(7), "Interaction of user namespaces and
+    // other types of namespaces"): the kernel would refuse the mount (EPERM) after
+    // the namespaces exist. Said here, where validate sees it.
+    const uint64_t flags = c.clone_flags();
+    if ((flags & CLONE_NEWUSER) && !(flags & CLONE_NEWPID) && proc)
+      c.fail_at(c.has("proc") ? "proc" : "root",
+                "mounts /proc, which in a user namespace needs a pid namespace of its own: add [[namespace]] type = "
+                "\"pid\", or set proc = false in mnt");
+    if ((flags & CLONE_NEWUSER) && !(flags & CLONE_NEWNET) && sys)
+      c.fail_at(c.has("sys") ? "sys" : "root",
+                "mounts /sys, which in a user namespace needs a net namespace of its own: add [[namespace]] type = "
+                "\"net\", or set sys = false in mnt");
     masked = c.has("masked_paths") ? c.strings("masked_paths") : has_root() ? kMasked : std::vector<std::string>{};
     ro_paths = c.has("readonly_paths") ? c.strings("readonly_paths") : has_root() ? kReadonly : std::vector<std::string>{};
     describe_steps(c);

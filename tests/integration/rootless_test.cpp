@@ -143,12 +143,25 @@ TEST_F(Rootless, HostSeesTheCallersUidOnFilesWrittenToABindMount) {
                                 "mounts = [{ type = \"bind\", source = \"" + data + "\", target = \"/data\", create = true }]\n");
   Result r = as_user({"run", "-p", p, "--", "sh", "-c", "echo hi > /data/f && stat -c %u /data/f"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  // Without the pid namespace, proc cannot be mounted: the message says what to add.
+  // Without the pid namespace, proc cannot be mounted, nor sysfs without the net
+  // namespace: validate says so, and what to add, before anything exists.
   auto nopid = profile("nopid.toml", "version = 1\n[[namespace]]\ntype = \"user\"\n"
                                      "[[namespace]]\ntype = \"mnt\"\nroot = { overlay = { lower = [\"/\"] } }\n");
-  Result e = as_user({"run", "-p", nopid, "--", "true"});
-  EXPECT_EQ(e.exit_code, 125);
-  EXPECT_THAT(e.err, HasSubstr("in a user namespace proc needs a pid namespace of its own"));
+  auto nonet = profile("nonet.toml", "version = 1\n[[namespace]]\ntype = \"user\"\n[[namespace]]\ntype = \"pid\"\n"
+                                     "[[namespace]]\ntype = \"mnt\"\nroot = { overlay = { lower = [\"/\"] } }\n");
+  for (const char *cmd : {"validate", "run"}) {
+    auto args = [&](const std::string &f) {
+      return std::string(cmd) == "run" ? std::vector<std::string>{"run", "-p", f, "--", "true"}
+                                       : std::vector<std::string>{"validate", f};
+    };
+    Result e = as_user(args(nopid));
+    EXPECT_EQ(e.exit_code, 125) << cmd;
+    EXPECT_THAT(e.err, HasSubstr("mounts /proc, which in a user namespace needs a pid namespace of its own: add "
+                                 "[[namespace]] type = \"pid\", or set proc = false")) << cmd;
+    Result s = as_user(args(nonet));
+    EXPECT_EQ(s.exit_code, 125) << cmd;
+    EXPECT_THAT(s.err, HasSubstr("mounts /sys, which in a user namespace needs a net namespace of its own")) << cmd;
+  }
   EXPECT_EQ(r.out, "0\n");  // root inside
   struct stat st {};
   ASSERT_EQ(stat((data + "/f").c_str(), &st), 0);
