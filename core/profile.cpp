@@ -80,8 +80,8 @@ void check_no_nul_within(const toml::node &n, const std::string &key) {
     }
   } else if (const auto *a = n.as_array()) {
     for (size_t i = 0; i < a->size(); ++i) check_no_nul_within(*a->get(i), key + "[" + std::to_string(i) + "]");
-  } else if (const auto *str = n.as_string(); str && str->get().find('\0') != std::string::npos) {
-    fail(n, "'" + key + "' must not contain a NUL byte (\\u0000)");
+  } else {
+    check_no_nul(n, key);
   }
 }
 

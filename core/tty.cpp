@@ -53,14 +53,8 @@ Pty open_pty() {
 }
 
 bool attach_slave(const std::string &slave) {
-  if (setsid() < 0) return false;
-  int fd = open(slave.c_str(), O_RDWR);  // a session leader opening a tty makes it its controlling terminal
-  if (fd < 0) return false;
-  if (ioctl(fd, TIOCSCTTY, 0) != 0 && errno != EPERM) return false;
-  for (int i = 0; i < 3; ++i)
-    if (dup2(fd, i) < 0) return false;
-  if (fd > 2) close(fd);
-  return true;
+  int fd = open(slave.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);  // made the controlling terminal below
+  return fd >= 0 && attach_slave(fd);
 }
 
 bool attach_slave(int fd) {

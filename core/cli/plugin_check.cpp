@@ -27,6 +27,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -240,6 +241,7 @@ struct Checker {
   Report &r;
   int position = -1;  ///< index of the checked plugin's table among the context's; -1: last
   bool added_user = false;  ///< profile() put a user namespace first (adds_user_namespace)
+  mutable std::optional<bool> user_installed;  ///< a user plugin on the search path (found once)
 
   // The first place, from the end, where the plan's ordering rules (user first,
   // after/before) accept the checked plugin among the context's plugins.
@@ -267,8 +269,11 @@ struct Checker {
     if (geteuid() == 0 || !plugin.desc.clone_flag || plugin.desc.clone_flag == CLONE_NEWUSER) return false;
     for (auto &&e : arr)
       if (auto *t = e.as_table(); t && (*t)["type"].value_or(std::string()) == "user") return false;
-    auto found = reg.discover();  // paths, the first per name
-    return std::any_of(found.begin(), found.end(), [](const std::string &f) { return fs::path(f).stem() == "user"; });
+    if (!user_installed) {  // profile() runs for every check: the plugin dirs are listed once
+      auto found = reg.discover();  // paths, the first per name
+      user_installed = std::any_of(found.begin(), found.end(), [](const std::string &f) { return fs::path(f).stem() == "user"; });
+    }
+    return *user_installed;
   }
 
   // The context profiles (-p), then the plugin's own table; `edit` may change that table.

@@ -137,6 +137,19 @@ bool bind_by_fd(int src_dirfd, const char *src_path, bool recursive, int target_
        hint_for("", e));
 }
 
+// A plain bind (MS_BIND, with MS_REC for `recursive`) of src_path under
+// src_dirfd ("" for the fd itself) onto target_fd: by fds, or with mount(2)
+// where bind_by_fd is refused.
+void bind_mount(int src_dirfd, const char *src_path, bool recursive, int target_fd, const std::string &shown_source,
+                const std::string &shown_target) {
+  if (bind_by_fd(src_dirfd, src_path, recursive, target_fd, shown_source, shown_target)) return;
+  std::string source = *src_path ? std::string(src_path) : fd_path(src_dirfd);
+  unsigned long flags = MS_BIND | (recursive ? MS_REC : 0);
+  if (mount(source.c_str(), fd_path(target_fd).c_str(), nullptr, flags, nullptr) == 0) return;
+  int e = errno;
+  fail(describe(shown_source, shown_target, "", flags, ""), e, hint_for("", e));
+}
+
 // Paths resolve as they would inside the instance, chrooted at root_fd
 // (RESOLVE_IN_ROOT, openat2(2)): an absolute symlink or a ".." starts again
 // at, or stops at, the root, and never reaches the host's tree; the kernel
@@ -262,8 +275,7 @@ void mount_one(int root_fd, const std::string &root, const Mount &m) {
       fail(describe(m.source, m.target, "", MS_BIND, ""), ENOTDIR,
            std::string("source is a ") + (file ? "file" : "directory") + ", target is not: the kinds must match");
     bool rec = m.type == "rbind";
-    if (!bind_by_fd(AT_FDCWD, m.source.c_str(), rec, target.fd, m.source, m.target))
-      checked_mount(m.source.c_str(), fd_path(target.fd), m.target, nullptr, MS_BIND | (rec ? MS_REC : 0), "");
+    bind_mount(AT_FDCWD, m.source.c_str(), rec, target.fd, m.source, m.target);
     if (m.flags) remount_bind(root_fd, root, m.target, m.flags);
     return;
   }
@@ -297,8 +309,7 @@ void setup_dev_minimal(int root_fd, const std::string &root) {
     std::string node = std::string("/dev/") + nodes[i];
     Fd target(openat(dir.fd, nodes[i], O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644));
     if (target.fd < 0) fail("create '" + node + "' in the minimal /dev", errno);
-    if (!bind_by_fd(held[i]->fd, "", false, target.fd, node, node))
-      checked_mount(fd_path(held[i]->fd).c_str(), fd_path(target.fd), node, nullptr, MS_BIND, "");
+    bind_mount(held[i]->fd, "", false, target.fd, node, node);
   }
   auto subdir = [&](const char *name) {
     if (mkdirat(dir.fd, name, 0755) != 0) fail(std::string("mkdir /dev/") + name, errno);
@@ -348,8 +359,7 @@ void mask_paths(int root_fd, const std::string &root, const std::vector<std::str
       return;
     }
     if (null.fd < 0 && (null.fd = open("/dev/null", O_PATH | O_CLOEXEC)) < 0) fail("open('/dev/null')", errno);
-    if (!bind_by_fd(null.fd, "", false, fd, "/dev/null", p))
-      checked_mount("/dev/null", fd_path(fd), p, nullptr, MS_BIND, "");
+    bind_mount(null.fd, "", false, fd, "/dev/null", p);
   });
 }
 
